@@ -1,0 +1,1 @@
+"""One module per `wan-studio` subcommand (see core/cli.py for the contract)."""
