@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from core import __version__
-
-
-def _placeholder(title: str, text: str) -> QWidget:
-    widget = QWidget()
-    widget.setObjectName(f"workspace-{title.lower()}")
-    layout = QVBoxLayout(widget)
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    layout.addWidget(label)
-    return widget
+from gui.bus import AppBus
+from gui.workspaces.generate import GenerateWorkspace
+from gui.workspaces.history import HistoryWorkspace
+from gui.workspaces.models import ModelsWorkspace
+from gui.workspaces.presets import PresetsWorkspace
 
 
 class MainWindow(QMainWindow):
@@ -38,13 +25,11 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.workspaces: dict[str, QWidget] = {}
-        for title, text in (
-            ("Generate", "Pick a model and a preset, type a prompt and press Generate."),
-            ("Models", "Your model folders, the demo model and the msmodelslim repack wizard."),
-            ("Presets", "Official presets per model and your own."),
-            ("History", "Videos you made, with the settings that made them."),
-        ):
-            self.add_workspace(title, _placeholder(title, text))
+        self.bus = AppBus(self)
+        for cls in (GenerateWorkspace, ModelsWorkspace, PresetsWorkspace, HistoryWorkspace):
+            self.add_workspace(cls.TITLE, cls(self.bus))
+        self.bus.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.bus.show_workspace.connect(self.show_workspace)
         self._build_menu()
         self.statusBar().showMessage("Ready")
         self._restore_geometry()
@@ -93,6 +78,6 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+    def closeEvent(self, event) -> None:
         QSettings().setValue("main_window/geometry", self.saveGeometry())
         super().closeEvent(event)

@@ -13,9 +13,15 @@ LAUNCH = [sys.executable, "-m", "gui.launcher"]
 
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     environment.update(env)
-    return subprocess.run(LAUNCH + args, capture_output=True, text=True, env=environment, timeout=120)
+    return subprocess.run(
+        LAUNCH + args, capture_output=True, text=True, env=environment, timeout=120
+    )
 
 
 def test_version() -> None:

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     except DemoModelError as exc:
         print(f"wan-studio demo: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"demo model ({args.family}, random weights) written to {path} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"demo model ({args.family}, random weights) written to {path} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     return 0

@@ -53,7 +53,11 @@ def test_block_linears_are_mxfp8_compatible(demo_t2v: Path) -> None:
     from diffusers import WanTransformer3DModel
 
     model = WanTransformer3DModel.from_pretrained(demo_t2v / "transformer")
-    linears = [(n, m) for n, m in model.named_modules() if n.startswith("blocks.") and isinstance(m, torch.nn.Linear)]
+    linears = [
+        (n, m)
+        for n, m in model.named_modules()
+        if n.startswith("blocks.") and isinstance(m, torch.nn.Linear)
+    ]
     assert len(linears) == 10 * model.config.num_layers
     assert all(m.in_features % 64 == 0 for _, m in linears)
 
