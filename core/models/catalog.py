@@ -159,7 +159,7 @@ def get_family(key_or_name: str) -> Family:
 
 def snap_to_multiple(value: int, multiple: int) -> int:
     """Nearest positive multiple (ties round up), for custom sizes."""
-    return max(multiple, int(round(value / multiple)) * multiple)
+    return max(multiple, round(value / multiple) * multiple)
 
 
 def nearest_valid_frames(frames: int) -> int:
