@@ -19,8 +19,13 @@ ensure_venv() {
   want=$(cat pyproject.toml constraints/dev.txt | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "==> installing wan-studio and its pinned dependencies into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -c constraints/dev.txt -e ".[test]"
+    local log="$VENV/install.log"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+           "$VENV/bin/python" -m pip install -c constraints/dev.txt -e ".[test]"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      echo "==> installation failed; full log: $log" >&2
+      exit 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
