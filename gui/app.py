@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -12,6 +12,14 @@ from core import __version__
 
 ORGANIZATION = "WanStudio"
 APPLICATION = "Wan Studio"
+
+
+def settings() -> QSettings:
+    """Small UI state (geometry, last folders, output folder) as an INI file in the app's
+    config folder, so WAN_STUDIO_HOME isolates it like every other user file (tests rely on it)."""
+    from core import paths
+
+    return QSettings(str(paths.config_dir() / "ui.ini"), QSettings.Format.IniFormat)
 
 
 def configure_application(app: QApplication) -> None:

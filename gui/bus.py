@@ -2,11 +2,23 @@
 
 Workspaces receive the bus in their constructor and talk through it, so none of them needs
 to know another's widgets: e.g. Models emits ``use_model`` and Generate selects that model.
+
+The bus also hands out the app's one engine thread (``bus.engine``, gui/engine.py) so any
+workspace can run torch work off the GUI thread: ``bus.engine.submit(fn, on_done=...)`` for
+work that needs the warm runner or must not overlap a generation (create a demo model),
+``bus.engine.run_io(fn, on_done=...)`` for short reads. The engine (and its thread) is created
+on first use; whoever creates a bus calls ``bus.shutdown()`` when done (the main window does it
+when it closes; tests do it in a fixture).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from gui.engine import Engine
 
 
 class AppBus(QObject):
@@ -17,3 +29,28 @@ class AppBus(QObject):
     history_changed = Signal()  # a new video was written
     status = Signal(str)  # one-line message for the status bar
     show_workspace = Signal(str)  # workspace title to bring to front
+    output_dir_changed = Signal(str)  # the folder new videos go to (History lists it)
+    play_video = Signal(str)  # video path: play it in Generate's player and show Generate
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The app's engine thread, started on first use."""
+        if self._engine is None:
+            from gui.engine import Engine
+
+            self._engine = Engine(self)
+        return self._engine
+
+    @property
+    def has_engine(self) -> bool:
+        return self._engine is not None
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel running jobs and stop the engine thread (no-op when it never started)."""
+        if self._engine is None:
+            return True
+        return self._engine.shutdown(timeout_ms)

@@ -1,17 +1,62 @@
-"""The main window: menu, status bar and one tab per workspace."""
+"""The main window: menu, status bar, one tab per workspace, and the app's engine thread.
+
+Every workspace is built as ``cls(bus)`` from gui/workspaces/*; the bus carries the signals
+between them and hands out the engine (gui/bus.py). Dropping a video made by the app anywhere
+on the window restores its settings into Generate. Closing the window cancels any run, stops
+the engine thread and saves the window geometry.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
-from PySide6.QtGui import QAction, QKeySequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from core import __version__
+from gui.app import settings
 from gui.bus import AppBus
 from gui.workspaces.generate import GenerateWorkspace
 from gui.workspaces.history import HistoryWorkspace
 from gui.workspaces.models import ModelsWorkspace
 from gui.workspaces.presets import PresetsWorkspace
+
+VIDEO_SUFFIXES = (".mp4", ".json")  # a video, or its sidecar
+
+
+def dropped_video(mime: Any) -> str | None:
+    """The first local .mp4 (or sidecar .json) among dropped URLs, or None."""
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile() and url.toLocalFile().lower().endswith(VIDEO_SUFFIXES):
+            return url.toLocalFile()
+    return None
+
+
+def read_video_settings(path: str) -> tuple[dict, list[str]]:
+    """The request dict a video (or its sidecar) was made with, and notes about reading it."""
+    from core.generate.video import read_record
+
+    source = Path(path)
+    if source.suffix.lower() == ".json":  # a sidecar: read the video next to it if present
+        video = source.with_suffix(".mp4")
+        source = video if video.is_file() else source
+    if source.suffix.lower() == ".json":
+        import json
+
+        from core.generate.request import GenerationRequest
+
+        notes: list[str] = []
+        data = json.loads(source.read_text("utf-8"))
+        raw = data.get("request", data) if isinstance(data, dict) else data
+        request = GenerationRequest.from_dict(raw, notes)
+        if isinstance(data, dict) and isinstance(data.get("seed"), int):
+            request.seed = data["seed"]
+        return request.to_dict(), notes
+    record = read_record(source)
+    return record.request.to_dict(), list(record.warnings)
 
 
 class MainWindow(QMainWindow):
@@ -21,6 +66,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Wan Studio")
         self.resize(1280, 800)
+        self.setAcceptDrops(True)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
@@ -33,6 +79,12 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self.statusBar().showMessage("Ready")
         self._restore_geometry()
+        self._closed = False
+
+    @property
+    def engine(self) -> Any:
+        """The app's engine thread (gui/engine.py), started on first use."""
+        return self.bus.engine
 
     def add_workspace(self, title: str, widget: QWidget) -> None:
         """Add or replace the tab named ``title``."""
@@ -45,10 +97,16 @@ class MainWindow(QMainWindow):
         self.workspaces[title] = widget
 
     def show_workspace(self, title: str) -> None:
-        self.tabs.setCurrentWidget(self.workspaces[title])
+        if title in self.workspaces:
+            self.tabs.setCurrentWidget(self.workspaces[title])
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        open_video = QAction("&Restore Settings from Video…", self)
+        open_video.setShortcut(QKeySequence.StandardKey.Open)
+        open_video.triggered.connect(self._choose_video)
+        file_menu.addAction(open_video)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -69,15 +127,70 @@ class MainWindow(QMainWindow):
             self,
             "About Wan Studio",
             f"<b>Wan Studio {__version__}</b><p>Generate videos locally with Wan2.2 models, "
-            "with MXFP8 linear layers on Ascend NPU (torch_npu), CUDA or CPU.</p>",
+            "with MXFP8 linear layers on Ascend NPU (torch_npu), CUDA or CPU.</p>"
+            "<p>Drop a video made by Wan Studio on the window to restore its settings.</p>",
         )
 
+    # ---- restoring settings from a video --------------------------------------------------
+    def _choose_video(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Restore settings from a video", "", "Wan Studio videos (*.mp4 *.json)"
+        )
+        if path:
+            self.restore_from_video(path)
+
+    def restore_from_video(self, path: str) -> None:
+        """Read a video's embedded settings off the GUI thread, then apply them in Generate."""
+        self.statusBar().showMessage(f"Reading settings from {Path(path).name}…")
+
+        def done(result: tuple[dict, list[str]]) -> None:
+            values, notes = result
+            self.bus.apply_settings.emit(values)
+            if notes:
+                self.bus.status.emit("; ".join(notes))
+
+        def failed(error: Any) -> None:
+            QMessageBox.warning(
+                self,
+                "No settings in this file",
+                f"{Path(path).name}: {error.message}\n\nOnly videos made by Wan Studio (or "
+                "their .json sidecars) carry their settings.",
+            )
+
+        self.engine.run_io(lambda: read_video_settings(path), on_done=done, on_error=failed)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_video(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = dropped_video(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.restore_from_video(path)
+
+    # ---- state ----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:
-        settings = QSettings()
-        geometry = settings.value("main_window/geometry")
+        geometry = settings().value("main_window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
 
-    def closeEvent(self, event) -> None:
-        QSettings().setValue("main_window/geometry", self.saveGeometry())
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            settings().setValue("main_window/geometry", self.saveGeometry())
+            for widget in self.workspaces.values():
+                save = getattr(widget, "save_state", None)
+                if callable(save):
+                    save()
+                stop = getattr(getattr(widget, "player", None), "stop", None)
+                if callable(stop):
+                    stop()
+            self.bus.shutdown()
         super().closeEvent(event)

@@ -1,20 +1,761 @@
-"""Generate workspace (placeholder until its issue lands)."""
+"""Generate workspace: pick a model and a preset, fill the form, watch the run, play the result.
+
+Left: model picker (from the library; a banner offers the demo model when it is empty), preset
+picker and the form (gui/widgets/generate_form.py), then Generate / Cancel with the reason when
+Generate is disabled. Right: the live preview during a run and the player afterwards, above the
+progress panel (stages, steps, it/s, ETA, expert switch, elapsed).
+
+Rules live in core: every edit builds a GenerationRequest and shows ``validate()``'s issues at
+their fields. All torch work (generation, creating the demo model, probing devices) runs on the
+engine thread (gui/engine.py); this module never imports torch.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import logging
+import os
+from pathlib import Path
+from typing import Any
 
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import paths
+from core.generate.request import (
+    GenerationRequest,
+    defaults_for,
+    demo_model_name,
+    errors,
+)
+from core.models.catalog import FAMILIES, get_family
+from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
+from gui.engine import JobError, PreviewFrame, probe_devices
+from gui.widgets.form_state import FormState
+from gui.widgets.generate_form import GenerateForm, ModelChoice
+from gui.widgets.image_view import ImageView
+from gui.widgets.player import PlayerWidget
+from gui.widgets.progress_panel import ProgressPanel
+
+log = logging.getLogger(__name__)
+
+OUTPUT_DIR_KEY = "generate/output_dir"
+NO_PRESET = "— none —"
+
+
+def output_dir_setting() -> Path:
+    """The folder new videos go to: the user's choice (persisted) or the default videos folder."""
+    from gui.app import settings
+
+    value = settings().value(OUTPUT_DIR_KEY)
+    return Path(value) if value else paths.output_dir()
+
+
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
+
+
+def list_model_choices() -> tuple[list[ModelChoice], list[str]]:
+    """Models from the library (plus demo folders the library does not list yet) and warnings."""
+    from core.models.library import Library
+
+    library = Library()
+    choices: list[ModelChoice] = []
+    for entry in library.list():
+        choices.append(_choice_for(entry.name, entry.path, entry.family, entry.layout))
+    for key in FAMILIES:
+        folder = paths.demo_model_dir(key)
+        if is_demo_model(folder) and not any(_same_path(c.path, str(folder)) for c in choices):
+            name = f"Demo {get_family(key).name} (random weights)"
+            choices.append(_choice_for(name, folder, key, "diffusers"))
+    return choices, list(library.warnings)
+
+
+def _choice_for(name: str, path: Path, family: str | None, layout: str | None) -> ModelChoice:
+    folder = str(path)
+    if not path.is_dir():
+        return ModelChoice(f"{name}  (folder missing)", folder, None, path=folder,
+                           problem=f"{folder} is missing: reconnect the drive or remove it in Models")
+    if layout == "msmodelslim":
+        return ModelChoice(f"{name}  (needs repack)", folder, None, path=folder,
+                           problem="an msmodelslim export: repack it in Models before generating")
+    demo = is_demo_model(path)
+    if family is None:
+        from core.generate.request import ModelError, model_family
+
+        try:
+            family = model_family(folder).key
+        except ModelError as exc:
+            return ModelChoice(f"{name}  (unusable)", folder, None, path=folder, problem=str(exc))
+    model = folder
+    if demo and _same_path(folder, str(paths.demo_model_dir(family))):
+        model = demo_model_name(family)  # the runner and request validation know demo names
+    return ModelChoice(name, model, family, demo=demo, path=folder)
 
 
 class GenerateWorkspace(QWidget):
+    """The Generate tab (see the module docstring)."""
+
     TITLE = "Generate"
+
+    run_started = Signal(object)  # the GenerationRequest
+    run_finished = Signal(object)  # Done | Failed | Cancelled (core events) or JobError
+    event_received = Signal(object)  # every core event of the current run, in order
+    models_reloaded = Signal()
+    validated = Signal(list)  # the ValidationIssues shown
 
     def __init__(self, bus: AppBus, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bus = bus
+        self.state = FormState()
+        self.choices: list[ModelChoice] = []
+        self.job: Any = None
+        self.last_outcome: Any = None
+        self.error_box: QMessageBox | None = None
+        self.issues: list[Any] = []
+        self._current: ModelChoice | None = None
+        self._presets: Any = None
+        self._probed = False
+        self._validate_timer = QTimer(self)
+        self._validate_timer.setSingleShot(True)
+        self._validate_timer.setInterval(120)  # image checks decode the file: not per keystroke
+        self._validate_timer.timeout.connect(self.validate_now)
+
+        self._build()
+        self.form.changed.connect(self._validate_timer.start)
+        bus.library_changed.connect(self.reload_models)
+        bus.presets_changed.connect(self._reload_presets)
+        bus.apply_settings.connect(self.apply_settings)
+        bus.use_model.connect(self.select_model_path)
+        bus.play_video.connect(self.play)
+        self.reload_models()
+        if self.state.warning:
+            QTimer.singleShot(0, lambda: bus.status.emit(self.state.warning or ""))
+
+    # ---- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        # model and preset
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(20)
+        self.model_combo.currentIndexChanged.connect(self._model_selected)
+        self.manage_models = QPushButton("Models…")
+        self.manage_models.setToolTip("Add, inspect or repack models")
+        self.manage_models.clicked.connect(lambda: self.bus.show_workspace.emit("Models"))
+        self.model_info = QLabel("")
+        self.model_info.setObjectName("hint")
+        self.model_info.setWordWrap(True)
+        self.banner = QFrame()
+        self.banner.setObjectName("bannerFrame")
+        banner_text = QLabel(
+            "<b>No models yet.</b> Add a Wan2.2 model folder in Models, or create the demo "
+            "model to try the app now: a tiny model with random weights, made in seconds "
+            "(its videos are noise)."
+        )
+        banner_text.setWordWrap(True)
+        self.demo_family = QComboBox()
+        for key, fam in FAMILIES.items():
+            self.demo_family.addItem(fam.name.replace("Wan2.2-", ""), key)
+        self.create_demo = QPushButton("Create demo model")
+        self.create_demo.setObjectName("primary")
+        self.create_demo.clicked.connect(self.create_demo_model)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.demo_family)
+        banner_row.addWidget(self.create_demo)
+        banner_row.addStretch(1)
+        banner_layout = QVBoxLayout(self.banner)
+        banner_layout.addWidget(banner_text)
+        banner_layout.addLayout(banner_row)
+        self.banner.hide()
+
+        self.preset_combo = QComboBox()
+        self.preset_combo.activated.connect(self._preset_chosen)
+        self.preset_info = QLabel("")
+        self.preset_info.setObjectName("hint")
+        self.preset_info.setWordWrap(True)
+
+        model_group = QGroupBox("Model")
+        mg = QVBoxLayout(model_group)
+        row = QHBoxLayout()
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(self.manage_models)
+        mg.addLayout(row)
+        mg.addWidget(self.model_info)
+        mg.addWidget(self.banner)
+        preset_row = QHBoxLayout()
+        preset_label = QLabel("Preset")
+        preset_row.addWidget(preset_label)
+        preset_row.addWidget(self.preset_combo, 1)
+        mg.addLayout(preset_row)
+        mg.addWidget(self.preset_info)
+
+        self.form = GenerateForm()
+        column = QWidget()
+        column_layout = QVBoxLayout(column)
+        column_layout.setContentsMargins(0, 0, 6, 0)
+        column_layout.addWidget(model_group)
+        column_layout.addWidget(self.form, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(column)
+
+        # run bar
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setShortcut("Ctrl+Return")
+        self.generate_button.setToolTip("Generate the video (Ctrl+Enter)")
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("danger")
+        self.cancel_button.setToolTip("Stop after the current step; nothing is written (Esc)")
+        self.cancel_button.setShortcut("Esc")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.reason = QLabel("")
+        self.reason.setObjectName("fieldError")
+        self.reason.setWordWrap(True)
+        self.output_label = QLabel("")
+        self.output_label.setObjectName("hint")
+        self.output_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.output_change = QPushButton("Change…")
+        self.output_change.setToolTip("Choose the folder new videos are saved in")
+        self.output_change.clicked.connect(self.choose_output_dir)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.output_label, 1)
+        out_row.addWidget(self.output_change)
+        run_bar = QFrame()
+        run_bar.setObjectName("runBar")
+        run_layout = QVBoxLayout(run_bar)
+        run_layout.setContentsMargins(0, 6, 6, 0)
+        run_layout.addLayout(buttons)
+        run_layout.addWidget(self.reason)
+        run_layout.addLayout(out_row)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(run_bar)
+        left.setMinimumWidth(400)
+
+        # viewer: live preview during a run, the player afterwards
+        self.preview = ImageView("The live preview appears here during a run.")
+        self.player = PlayerWidget(run_io=self._run_io)
+        self.viewer = QStackedWidget()
+        self.viewer.addWidget(self.preview)
+        self.viewer.addWidget(self.player)
+        self.viewer_title = QLabel("Preview")
+        self.viewer_title.setObjectName("sectionTitle")
+        self.result_info = QLabel("")
+        self.result_info.setObjectName("hint")
+        self.result_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.open_folder = QPushButton("Open folder")
+        self.open_folder.setEnabled(False)
+        self.open_folder.clicked.connect(self._open_result_folder)
+        self.show_preview = QPushButton("Last preview")
+        self.show_preview.setToolTip("Show the last live preview instead of the video")
+        self.show_preview.setCheckable(True)
+        self.show_preview.setEnabled(False)
+        self.show_preview.toggled.connect(self._toggle_last_preview)
+        head = QHBoxLayout()
+        head.addWidget(self.viewer_title)
+        head.addWidget(self.result_info, 1)
+        head.addWidget(self.show_preview)
+        head.addWidget(self.open_folder)
+        self.panel = ProgressPanel()
+        progress_group = QGroupBox("Progress")
+        QVBoxLayout(progress_group).addWidget(self.panel)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        right_layout.addLayout(head)
+        right_layout.addWidget(self.viewer, 1)
+        right_layout.addWidget(progress_group)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([440, 840])
+        self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
-        label = QLabel("Generate")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(label)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.splitter)
+        self._show_output_dir()
+
+    def _run_io(self, fn: Any, **callbacks: Any) -> Any:
+        return self.bus.engine.run_io(fn, **callbacks)
+
+    # ---- start-up ----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._probed:
+            self._probed = True
+            # After the window is up: the probe imports torch (on the engine thread).
+            QTimer.singleShot(0, self._probe_devices)
+
+    def _probe_devices(self) -> None:
+        self.bus.engine.submit(
+            lambda ctx: probe_devices(),
+            name="probe devices",
+            on_done=self.form.set_devices,
+            on_error=lambda err: self.form.device.setToolTip(f"Device detection failed: {err.message}"),
+        )
+
+    # ---- models ------------------------------------------------------------------------------
+    def reload_models(self) -> None:
+        """Re-read the library; keep the selection when the model is still there."""
+        wanted = self._current.model if self._current else self.state.last_model
+        try:
+            choices, warnings = list_model_choices()
+        except Exception as exc:  # a broken library must not take the workspace down
+            log.exception("could not list models")
+            choices, warnings = [], [f"could not read the model library: {exc}"]
+        for warning in warnings:
+            self.bus.status.emit(warning)
+        self.choices = choices
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for choice in choices:
+            self.model_combo.addItem(choice.label, choice.model)
+            self.model_combo.setItemData(
+                self.model_combo.count() - 1, choice.problem or choice.path, Qt.ItemDataRole.ToolTipRole
+            )
+        index = next((i for i, c in enumerate(choices) if c.model == wanted), 0)
+        self.model_combo.setCurrentIndex(index if choices else -1)
+        self.model_combo.blockSignals(False)
+        self.banner.setVisible(not choices)
+        self.model_combo.setEnabled(bool(choices))
+        self._current = None
+        self._model_selected(self.model_combo.currentIndex())
+        self.models_reloaded.emit()
+
+    def current_choice(self) -> ModelChoice | None:
+        return self._current
+
+    def _model_selected(self, index: int) -> None:
+        previous = self._current
+        if previous is not None and previous.family is not None:
+            self.state.remember(previous.model, self.form.values())
+        choice = self.choices[index] if 0 <= index < len(self.choices) else None
+        self._current = choice
+        self.form.clear_notes()
+        if choice is None or choice.family is None:
+            self.model_info.setText(choice.problem if choice else "")
+            self.model_info.setObjectName("fieldError" if choice else "hint")
+            self._repolish(self.model_info)
+            self._reload_presets()
+            self.validate_now()
+            return
+        fam = get_family(choice.family)
+        self.form.set_family(fam.key, choice.demo)
+        experts = "two experts (high-noise → low-noise)" if fam.experts == 2 else "one expert"
+        info = f"{fam.name} · {experts} · {fam.fps} fps"
+        if choice.demo:
+            info += f" · <span style='color:#b7791f'>{DEMO_NOTE}</span>"
+        self.model_info.setText(info)
+        self.model_info.setObjectName("hint")
+        self._repolish(self.model_info)
+        remembered = self.state.get(choice.model)
+        values = remembered if remembered is not None else defaults_for(fam, demo=choice.demo).to_dict()
+        self.form.set_values(values)
+        self._reload_presets(select=values.get("preset") if remembered is not None else
+                             ("Demo" if choice.demo else "Official"))
+        self.panel.reset(fam.experts)
+        self.validate_now()
+
+    def select_model(self, model: str) -> bool:
+        """Select the picker entry whose request value or folder is ``model``."""
+        for i, choice in enumerate(self.choices):
+            if choice.model == model or (choice.path and _same_path(choice.path, model)):
+                if i != self.model_combo.currentIndex():
+                    self.model_combo.setCurrentIndex(i)
+                return True
+        return False
+
+    def select_model_path(self, path: str) -> None:
+        """bus.use_model: the model may be new in the library, so re-read it first."""
+        self.reload_models()
+        if self.select_model(path):
+            self.bus.show_workspace.emit(self.TITLE)
+
+    def create_demo_model(self) -> None:
+        """Create (or find) the chosen family's demo model on the engine thread, then select it."""
+        family = self.demo_family.currentData()
+        self.create_demo.setEnabled(False)
+        self.create_demo.setText("Creating…")
+        self.bus.status.emit(f"Creating the {family} demo model…")
+
+        def work(ctx: Any) -> str:
+            from core.models.library import Library
+
+            return str(Library().ensure_demo(family).path)
+
+        def done(path: str) -> None:
+            self._demo_created(path, family)
+
+        self.bus.engine.submit(work, name="create demo model", on_done=done,
+                               on_error=self._demo_failed)
+
+    def _demo_created(self, path: str, family: str) -> None:
+        self.create_demo.setEnabled(True)
+        self.create_demo.setText("Create demo model")
+        self.bus.library_changed.emit()  # reloads this picker too
+        self.select_model(path) or self.select_model(demo_model_name(family))
+        self.bus.status.emit(f"Demo model ready: {path}")
+
+    def _demo_failed(self, error: JobError) -> None:
+        self.create_demo.setEnabled(True)
+        self.create_demo.setText("Create demo model")
+        self.show_error("The demo model could not be created", error.message, error.hint,
+                        error.details)
+
+    # ---- presets -----------------------------------------------------------------------------
+    def _preset_store(self) -> Any:
+        if self._presets is None:
+            from core.presets import PresetStore
+
+            self._presets = PresetStore()
+        return self._presets
+
+    def _reload_presets(self, select: str | None = None) -> None:
+        current = select if select is not None else self.preset_combo.currentText()
+        self.preset_combo.clear()
+        self.preset_combo.addItem(NO_PRESET, None)
+        self.preset_info.setText("")
+        choice = self._current
+        if choice is None or choice.family is None:
+            return
+        store = self._preset_store()
+        if select is None:
+            store.reload()
+        for preset in store.list(choice.family):
+            label = preset.name if preset.builtin else f"{preset.name}  (yours)"
+            self.preset_combo.addItem(label, preset.name)
+            self.preset_combo.setItemData(
+                self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
+            )
+        index = self.preset_combo.findData(current) if current else -1
+        self.preset_combo.setCurrentIndex(max(0, index))
+        self._show_preset_info()
+
+    def _show_preset_info(self) -> None:
+        name = self.preset_combo.currentData()
+        choice = self._current
+        if not name or choice is None or choice.family is None:
+            self.preset_info.setText("")
+            return
+        try:
+            self.preset_info.setText(self._preset_store().find(choice.family, name).description)
+        except KeyError:
+            self.preset_info.setText("")
+
+    def _preset_chosen(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        choice = self._current
+        if not name or choice is None or choice.family is None:
+            self._show_preset_info()
+            return
+        try:
+            preset = self._preset_store().find(choice.family, name)
+        except KeyError as exc:
+            self.bus.status.emit(str(exc))
+            return
+        self.form.set_values(preset.values)
+        self._show_preset_info()
+        self.bus.status.emit(f"Preset {preset.name!r} applied")
+
+    def apply_preset(self, name: str) -> None:
+        """Select and apply a preset of the current model's family by name."""
+        index = self.preset_combo.findData(name)
+        if index >= 0:
+            self.preset_combo.setCurrentIndex(index)
+            self._preset_chosen(index)
+
+    # ---- settings from elsewhere -------------------------------------------------------------
+    def apply_settings(self, values: dict) -> None:
+        """Fill the form from a request dict (preset, history entry, dropped video)."""
+        model = values.get("model")
+        note = ""
+        if isinstance(model, str) and model.strip():
+            if not self.select_model(model):
+                current = self._current.label if self._current else "no model"
+                note = f" (its model {model} is not in the library; kept {current})"
+        self.form.set_values(values)
+        preset = values.get("preset")
+        index = self.preset_combo.findData(preset) if preset else -1
+        self.preset_combo.setCurrentIndex(max(0, index))
+        self._show_preset_info()
+        self.validate_now()
+        self.bus.show_workspace.emit(self.TITLE)
+        self.bus.status.emit("Settings restored" + note)
+
+    # ---- output folder -----------------------------------------------------------------------
+    def output_dir(self) -> Path:
+        return output_dir_setting()
+
+    def set_output_dir(self, folder: str | Path) -> None:
+        from gui.app import settings
+
+        settings().setValue(OUTPUT_DIR_KEY, str(folder))
+        self._show_output_dir()
+        self.bus.output_dir_changed.emit(str(folder))
+        self.bus.history_changed.emit()
+
+    def choose_output_dir(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Save new videos in", str(self.output_dir())
+        )
+        if folder:
+            self.set_output_dir(folder)
+
+    def _show_output_dir(self) -> None:
+        folder = self.output_dir()
+        self.output_label.setText(f"Saving to {folder}")
+        self.output_label.setToolTip(str(folder))
+
+    # ---- validation --------------------------------------------------------------------------
+    def build_request(self) -> GenerationRequest:
+        choice = self._current
+        values = self.form.values()
+        preset = self.preset_combo.currentData()
+        return GenerationRequest(
+            model=choice.model if choice else "",
+            output=str(self.output_dir()),
+            preset=preset or None,
+            **values,
+        )
+
+    def validate_now(self) -> list[Any]:
+        """Validate the form with core's rules, show the issues at their fields, gate Generate."""
+        self._validate_timer.stop()
+        choice = self._current
+        if choice is None:
+            self.issues = []
+            self.form.show_issues([])
+            self._update_run_state("Choose a model first (or create the demo model).")
+            self.validated.emit([])
+            return []
+        if choice.family is None:
+            self.issues = []
+            self._update_run_state(f"This model cannot run: {choice.problem}")
+            self.validated.emit([])
+            return []
+        request = self.build_request()
+        try:
+            issues = request.validate()
+        except Exception as exc:  # validation must never take the form down
+            log.exception("validation failed")
+            issues = []
+            self._update_run_state(f"Could not check the settings: {exc}")
+            return issues
+        issues = [i for i in issues if i.field != "output" or i.severity == "error"]
+        self.issues = issues
+        self.form.show_issues(issues)
+        blocking = errors(issues)
+        model_issue = next((i for i in blocking if i.field == "model"), None)
+        if model_issue is not None:
+            self.model_info.setText(model_issue.message)
+        if blocking:
+            first = blocking[0]
+            more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+            self._update_run_state(f"Can't generate yet: {first.message}{more}")
+        else:
+            self._update_run_state("")
+        self.validated.emit(issues)
+        return issues
+
+    def _update_run_state(self, reason: str) -> None:
+        running = self.running
+        self._blocked_reason = reason
+        self.generate_button.setEnabled(not running and not reason)
+        self.cancel_button.setEnabled(running and not self.job.token.cancelled)
+        self.reason.setText("" if running else reason)
+        self.reason.setVisible(bool(reason) and not running)
+        self.generate_button.setToolTip(reason or "Generate the video (Ctrl+Enter)")
+
+    # ---- running -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.finished
+
+    def generate(self) -> None:
+        """Start a run with the form's settings (no-op while a run is going or when invalid)."""
+        if self.running:
+            return
+        issues = self.validate_now()
+        choice = self._current
+        if choice is None or choice.family is None or errors(issues):
+            return
+        request = self.build_request()
+        self.state.remember(choice.model, request.to_dict())
+        fam = get_family(choice.family)
+        self.last_outcome = None
+        self.panel.start(fam.experts)
+        self.preview.set_image(None)
+        self.preview.set_placeholder("Waiting for the first preview…")
+        self.player.stop()
+        self.viewer.setCurrentWidget(self.preview)
+        self.viewer_title.setText("Live preview")
+        self.result_info.setText("")
+        self.show_preview.setChecked(False)
+        self.show_preview.setEnabled(False)
+        self.open_folder.setEnabled(False)
+        self.job = self.bus.engine.generate(
+            request,
+            on_event=self._on_event,
+            on_preview=self._on_preview,
+            on_done=self._on_outcome,
+            on_error=self._on_job_error,
+            on_cancelled=self._on_job_cancelled,
+        )
+        self._update_run_state("")
+        self.bus.status.emit("Generating…")
+        self.run_started.emit(request)
+
+    def cancel(self) -> None:
+        """Ask the run to stop: sets its CancelToken directly (the worker polls it per step)."""
+        if self.running:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.panel.status_label.setText("Cancelling after the current step…")
+            self.bus.status.emit("Cancelling…")
+
+    def _on_event(self, event: Any) -> None:
+        self.panel.handle_event(event)
+        kind = getattr(event, "kind", "")
+        if kind == "started":
+            self.form.show_last_seed(event.seed)
+        elif kind == "warning":
+            self.bus.status.emit(f"Warning: {event.message}")
+        self.event_received.emit(event)
+
+    def _on_preview(self, frame: PreviewFrame) -> None:
+        event = frame.event
+        self.preview.set_image(
+            frame.image,
+            f"Step {event.step}/{event.total} · latent preview (approximate colours)",
+        )
+
+    def _on_outcome(self, outcome: Any) -> None:
+        if self.panel.outcome is None:  # the runner returns the outcome it also emitted
+            self.panel.handle_event(outcome)
+        self.last_outcome = outcome
+        kind = getattr(outcome, "kind", "")
+        if kind == "done":
+            self._show_result(outcome)
+        elif kind == "failed":
+            self.show_error("Generation failed", outcome.message, outcome.hint, outcome.details)
+            self.bus.status.emit(f"Generation failed: {outcome.message}")
+        elif kind == "cancelled":
+            self._show_cancelled()
+        self._finish_run(outcome)
+
+    def _on_job_error(self, error: JobError) -> None:
+        """The job raised instead of returning Failed (a bug or an environment problem)."""
+        self.panel.fail(error.message)
+        self.last_outcome = error
+        self.show_error("Generation failed", error.message, error.hint, error.details)
+        self.bus.status.emit(f"Generation failed: {error.message}")
+        self._finish_run(error)
+
+    def _on_job_cancelled(self) -> None:
+        self.panel.cancelled()
+        self._show_cancelled()
+        self._finish_run(None)
+
+    def _finish_run(self, outcome: Any) -> None:
+        self._update_run_state(getattr(self, "_blocked_reason", ""))
+        self.validate_now()
+        self.run_finished.emit(outcome)
+
+    def _show_cancelled(self) -> None:
+        self.bus.status.emit("Cancelled: nothing was written")
+        if self.preview.image() is not None:
+            self.preview.set_image(self.preview.image(), "Cancelled · last preview")
+        else:
+            self.preview.set_placeholder("Cancelled before the first preview.")
+
+    def _show_result(self, done: Any) -> None:
+        caption = f"{DEMO_NOTE}: this video is noise" if done.demo else ""
+        self.player.load(done.video, caption)
+        self.viewer.setCurrentWidget(self.player)
+        self.viewer_title.setText("Result")
+        total = done.timings.get("total") if isinstance(done.timings, dict) else None
+        took = f" · {total:.1f} s" if isinstance(total, (int, float)) else ""
+        self.result_info.setText(
+            f"{Path(done.video).name} · {done.width}×{done.height}, {done.frames} frames, "
+            f"{done.duration_seconds:.2f} s · seed {done.seed}{took}"
+        )
+        self.result_info.setToolTip(done.video)
+        self.form.show_last_seed(done.seed)
+        self.open_folder.setEnabled(True)
+        self.show_preview.setEnabled(self.preview.image() is not None)
+        self.bus.history_changed.emit()
+        self.bus.status.emit(f"Saved {done.video}")
+
+    def play(self, path: str) -> None:
+        """bus.play_video: play a file (e.g. from History) in this player."""
+        self.player.load(path)
+        self.viewer.setCurrentWidget(self.player)
+        self.viewer_title.setText("Result")
+        self.result_info.setText(Path(path).name)
+        self.result_info.setToolTip(path)
+        self.bus.show_workspace.emit(self.TITLE)
+
+    def _toggle_last_preview(self, shown: bool) -> None:
+        self.viewer.setCurrentWidget(self.preview if shown else self.player)
+
+    def _open_result_folder(self) -> None:
+        outcome = self.last_outcome
+        video = getattr(outcome, "video", None) or self.player.source()
+        folder = Path(video).parent if video else self.output_dir()
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def show_error(self, title: str, message: str, hint: str = "", details: str = "") -> None:
+        """A non-blocking error dialog: message, hint as informative text, traceback in details."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        if hint:
+            box.setInformativeText(hint)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _=0: setattr(self, "error_box", None))
+        self.error_box = box
+        box.open()
+
+    # ---- shutdown ----------------------------------------------------------------------------
+    def save_state(self) -> None:
+        """Remember the current model's settings (the main window calls this on close)."""
+        if self._current is not None and self._current.family is not None:
+            self.state.remember(self._current.model, self.form.values())
+
+    @staticmethod
+    def _repolish(widget: QWidget) -> None:
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)

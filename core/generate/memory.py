@@ -1,0 +1,288 @@
+"""Memory estimates and the placement plan: what fits on the device, what is swapped, whether
+the VAE decodes in tiles.
+
+Estimates are deliberately simple formulas (documented below), good to a factor of ~1.5: they
+decide between "everything resident" and "swap" before a run starts and warn early, which is
+what users asked for (wan22.md pain points 1 and 2: OOM at load or decode, host RAM exhausted).
+
+- weights: exact bytes of the loaded modules (``module_bytes``), or, before loading, element
+  counts from the safetensors headers times the bytes per element the loader will use
+  (``estimate_weights``: bf16 on accelerators, fp32 on CPU, ~1.03 bytes for MXFP8 linears).
+- denoise activations, per transformer forward: tokens x (8 x dim + 2 x ffn_dim) x bytes
+  (hidden states, q/k/v, attention output with a memory-efficient kernel, the FFN
+  intermediate and its activation); tokens = latent frames x (H / (s x 2)) x (W / (s x 2)).
+- VAE decode: one causal chunk (4 frames) at full resolution x the last decoder stage's width
+  x 6 live tensors, plus the decoded video in fp32; tiled decode (256 px tiles) bounds the chunk.
+
+Placement modes: "none" keeps everything on the device; "swap" keeps only the model in use on
+it (text encoder while encoding, the active expert while denoising, swapped at the expert
+switch, the VAE while decoding), as the official ``--offload_model True`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+GIB = 1024**3
+SAFETY = 1.15  # headroom for allocator fragmentation and small buffers
+_DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E8M0": 1,
+    "U8": 1,
+    "I8": 1,
+    "I64": 8,
+    "I32": 4,
+    "BOOL": 1,
+}
+_QUANTIZED_SUFFIXES = (
+    "attn1.to_q.weight",
+    "attn1.to_k.weight",
+    "attn1.to_v.weight",
+    "attn1.to_out.0.weight",
+    "attn2.to_q.weight",
+    "attn2.to_k.weight",
+    "attn2.to_v.weight",
+    "attn2.to_out.0.weight",
+    "ffn.net.0.proj.weight",
+    "ffn.net.2.weight",
+)
+
+
+@dataclass
+class MemoryPlan:
+    """Bytes per part, what is free, and the placement chosen for one job."""
+
+    device: str
+    weights: dict[str, int]  # component -> bytes
+    activations: int  # denoise peak on top of resident weights
+    vae_decode: int  # decode peak (untiled, or tiled when ``tile_vae``)
+    available: int | None  # free device (or host, on CPU) memory now; None when unknown
+    offload: str = "none"  # "none" | "swap"
+    tile_vae: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def peak(self) -> int:
+        """Estimated peak device bytes with the chosen placement."""
+        experts = [self.weights.get("transformer", 0), self.weights.get("transformer_2", 0)]
+        if self.offload == "swap":
+            denoise = max(experts) + self.activations
+            encode = self.weights.get("text_encoder", 0)
+            decode = self.weights.get("vae", 0) + self.vae_decode
+            return max(denoise, encode, decode)
+        resident = sum(self.weights.values())
+        return resident + max(self.activations, self.vae_decode)
+
+    def as_dict(self) -> dict[str, int | None]:
+        """Figures for the Plan event (bytes)."""
+        return {
+            "weights": sum(self.weights.values()),
+            "activations": self.activations,
+            "vae_decode": self.vae_decode,
+            "peak": self.peak,
+            "available": self.available,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["peak"] = self.peak
+        return data
+
+
+# ---- sizes ----------------------------------------------------------------------------------
+def module_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers (0 for None)."""
+    if module is None:
+        return 0
+    total = 0
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def pipeline_weights(pipe: Any) -> dict[str, int]:
+    return {
+        name: module_bytes(getattr(pipe, name, None))
+        for name in ("text_encoder", "transformer", "transformer_2", "vae")
+        if getattr(pipe, name, None) is not None
+    }
+
+
+def safetensors_elements(path: Path) -> dict[str, tuple[str, int]]:
+    """tensor name -> (dtype, element count) from a safetensors header (no tensor data read)."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        out[name] = (info["dtype"], math.prod(info["shape"]))
+    return out
+
+
+def estimate_weights(folder: Path, accelerator: bool, quant: str) -> dict[str, int]:
+    """Bytes per component once loaded, from the folder's safetensors headers.
+
+    Loaded dtype: bf16 on an accelerator, fp32 on the CPU; float8 tensors (offline MXFP8) keep
+    1 byte; with ``quant="mxfp8-online"`` the block linears become 1 byte + 1/32 scale byte.
+    """
+    target = 2 if accelerator else 4
+    result: dict[str, int] = {}
+    for component in ("text_encoder", "transformer", "transformer_2", "vae"):
+        sub = folder / component
+        if not sub.is_dir():
+            continue
+        total = 0
+        for file in sorted(sub.glob("*.safetensors")):
+            try:
+                tensors = safetensors_elements(file)
+            except (OSError, ValueError, KeyError, struct.error):
+                total += file.stat().st_size
+                continue
+            for name, (dtype, count) in tensors.items():
+                if _DTYPE_BYTES.get(dtype, 2) == 1:
+                    total += count
+                elif (
+                    quant == "mxfp8-online"
+                    and component.startswith("transformer")
+                    and name.endswith(_QUANTIZED_SUFFIXES)
+                ):
+                    total += count + count // 32
+                else:
+                    total += count * target
+        result[component] = total
+    return result
+
+
+def denoise_activation_bytes(
+    pipe: Any, width: int, height: int, frames: int, dtype_bytes: int
+) -> int:
+    transformer = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+    cfg = transformer.config
+    dim = cfg.num_attention_heads * cfg.attention_head_dim
+    ps = cfg.patch_size
+    spatial = pipe.vae_scale_factor_spatial
+    temporal = pipe.vae_scale_factor_temporal
+    tokens = (
+        ((frames - 1) // temporal + 1)
+        * (height // (spatial * ps[1]))
+        * (width // (spatial * ps[2]))
+    )
+    return int(tokens * (8 * dim + 2 * cfg.ffn_dim) * dtype_bytes)
+
+
+def vae_decode_bytes(pipe: Any, width: int, height: int, frames: int, tiled: bool) -> int:
+    cfg = pipe.vae.config
+    last = int(cfg.get("decoder_base_dim") or cfg.get("base_dim", 96))
+    patch = int(cfg.get("patch_size") or 1)
+    dtype_bytes = 2 if pipe.vae.dtype.itemsize == 2 else 4
+    h, w = (min(height, 256), min(width, 256)) if tiled else (height, width)
+    chunk = 4 * (h // patch) * (w // patch) * last * dtype_bytes * 6
+    video = frames * 3 * height * width * 4 * 2  # decoded video + its concatenation copy
+    return int(chunk + video)
+
+
+def free_bytes(device: str) -> int | None:
+    """Free memory on ``device`` now (host RAM for "cpu"); None when it cannot be told."""
+    import torch
+
+    kind = device.split(":")[0]
+    try:
+        if kind == "cuda" and torch.cuda.is_available():
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        if kind == "npu":
+            return int(torch.npu.mem_get_info(torch.device(device))[0])  # type: ignore[attr-defined]
+        if kind == "cpu":
+            return host_available_bytes()
+    except Exception:
+        return None
+    return None
+
+
+def host_available_bytes() -> int | None:
+    """Available host RAM (Linux MemAvailable; sysconf elsewhere)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+# ---- plan -----------------------------------------------------------------------------------
+def plan_memory(
+    pipe: Any,
+    device: str,
+    width: int,
+    height: int,
+    frames: int,
+    offload: str = "auto",
+    available: int | None = None,
+) -> MemoryPlan:
+    """Choose the placement for one job on a loaded pipeline.
+
+    ``available`` is the free device memory with the whole model resident (as loaded); on the
+    CPU there is nothing to move, so only warnings and VAE tiling are decided.
+    ``offload`` "auto" picks "swap" when the activations do not fit beside all weights.
+    """
+    accelerator = not device.startswith("cpu")
+    weights = pipeline_weights(pipe)
+    dtype_bytes = 2 if accelerator else 4
+    activations = denoise_activation_bytes(pipe, width, height, frames, dtype_bytes)
+    plan = MemoryPlan(
+        device=device,
+        weights=weights,
+        activations=activations,
+        vae_decode=vae_decode_bytes(pipe, width, height, frames, tiled=False),
+        available=available,
+    )
+    movable = sum(
+        weights.get(name, 0) for name in ("text_encoder", "transformer", "transformer_2")
+    ) - max(weights.get("transformer", 0), weights.get("transformer_2", 0))
+    if offload in ("none", "swap"):  # forced ("swap" on the CPU moves nothing: tests use it)
+        plan.offload = offload
+    elif accelerator and available is not None and activations * SAFETY > available:
+        plan.offload = "swap"
+    if available is None:
+        return plan
+    free_for_decode = available
+    if plan.offload == "swap":
+        free_for_decode += sum(
+            weights.get(name, 0) for name in ("text_encoder", "transformer", "transformer_2")
+        )
+        if activations * SAFETY > available + movable:
+            plan.warnings.append(
+                f"this job may not fit: about {_gib(activations)} of activations but "
+                f"{_gib(available + movable)} free with one expert resident; reduce the size or "
+                "frames, or use quant mxfp8-online"
+            )
+    elif activations * SAFETY > available:
+        plan.warnings.append(
+            f"this job needs about {_gib(activations)} for activations but only "
+            f"{_gib(available)} is free; it may run out of memory (reduce size or frames)"
+        )
+    if plan.vae_decode * SAFETY > free_for_decode:
+        plan.tile_vae = True
+        plan.vae_decode = vae_decode_bytes(pipe, width, height, frames, tiled=True)
+    return plan
+
+
+def _gib(value: int) -> str:
+    return f"{value / GIB:.1f} GiB"

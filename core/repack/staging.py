@@ -1,0 +1,133 @@
+"""The hidden temporary sibling a repack writes into before renaming it over the target.
+
+Why a sibling: os.replace is atomic only within one filesystem, and a sibling of the target is
+on the target's filesystem. Why hidden: a crash (even kill -9) must leave no visible partial
+output. The folder carries a marker naming its target and its writer holds an exclusive flock
+on that marker for as long as it works; the kernel drops the lock when the process dies, so a
+later repack of the same target can tell an abandoned folder (lock free) from one that is still
+being written (lock held) and removes only the abandoned ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+MARKER = ".wan-studio-repack.json"
+_MARKER_KIND = "wan-studio repack staging"
+
+
+def _prefix(target: Path) -> str:
+    return f".{target.name}.repack-"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _is_ours(candidate: Path, target: Path) -> bool:
+    try:
+        marker = json.loads((candidate / MARKER).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(marker, dict)
+        and marker.get("kind") == _MARKER_KIND
+        and marker.get("target") == str(target)
+    )
+
+
+def _lock_is_free(candidate: Path) -> bool:
+    try:
+        fd = os.open(candidate / MARKER, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a live repack holds it
+    finally:
+        os.close(fd)  # closing drops our probe lock
+    return True
+
+
+def find_stale(target: Path) -> list[Path]:
+    """Abandoned staging folders of ``target`` (ours by marker, no live writer)."""
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    found = []
+    for candidate in sorted(parent.glob(_prefix(target) + "*")):
+        if candidate.is_dir() and not candidate.is_symlink() and _is_ours(candidate, target):
+            if _lock_is_free(candidate):
+                found.append(candidate)
+    return found
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Delete abandoned staging folders of ``target``; returns what was removed."""
+    removed = []
+    for candidate in find_stale(target):
+        shutil.rmtree(candidate, ignore_errors=True)
+        if not candidate.exists():
+            removed.append(candidate)
+    return removed
+
+
+class Staging:
+    """A locked, hidden temporary sibling of ``target``; ``commit`` renames it into place."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.path = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent))
+        self._lock_fd: int | None = None
+        try:
+            marker = self.path / MARKER
+            marker.write_text(
+                json.dumps(
+                    {
+                        "kind": _MARKER_KIND,
+                        "target": str(target),
+                        "pid": os.getpid(),
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    }
+                ),
+                "utf-8",
+            )
+            self._lock_fd = os.open(marker, os.O_RDONLY)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException:
+            self.discard()
+            raise
+
+    def commit(self, durable: bool = True) -> None:
+        """Rename the staging folder to the target (an empty target folder is replaced)."""
+        (self.path / MARKER).unlink()
+        if durable:
+            _fsync_dir(self.path)
+        os.replace(self.path, self.target)
+        self._release()
+        if durable:
+            _fsync_dir(self.target.parent)
+
+    def discard(self) -> None:
+        """Remove the staging folder and everything in it (idempotent)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None

@@ -1,0 +1,406 @@
+"""The engine thread: one long-lived QThread whose worker owns the core Runner.
+
+Why this shape (shared/reference/apps.md, Anki's serial collection executor and napari's
+workers): loading a Wan model takes seconds to minutes, so the runner lives in ONE worker
+thread for the whole session and keeps models warm between jobs; jobs are queued to it through
+a queued signal and run one at a time, in order. Everything the worker reports comes back as
+queued Qt signals, so widgets only ever run on the GUI thread.
+
+- ``Engine.submit(fn)`` runs ``fn(ctx)`` on the worker (``ctx`` gives the warm runner, the
+  job's CancelToken and ``emit`` for core events). ``Engine.generate(request)`` is the
+  generation job. ``Engine.run_io(fn)`` runs short work that never touches the runner (reading
+  a video's metadata, scanning history, decoding frames) on a small thread pool, so it is not
+  stuck behind a long generation.
+- Cancel sets the job's ``core.progress.CancelToken`` directly from the GUI thread: a queued
+  slot could not run while the worker is blocked inside a denoising step.
+- Preview arrays become QImages on the worker (``QImage(...).copy()``), so the GUI thread only
+  paints them.
+- Nothing here imports torch or a core module that does at import time: the worker imports
+  ``core.generate.runner`` lazily, inside the thread, on the first job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtGui import QImage
+
+from core.progress import Cancelled, CancelToken
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobError:
+    """A job that raised: what happened, what to try, and the traceback for a details box."""
+
+    message: str
+    hint: str = ""
+    details: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> JobError:
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = str(exc) or type(exc).__name__
+        return cls(message=message, hint=str(getattr(exc, "hint", "") or ""), details=details)
+
+
+@dataclass
+class PreviewFrame:
+    """A core ``Preview`` event with its image already converted to a QImage (on the worker)."""
+
+    image: QImage
+    event: Any  # core.generate.events.Preview (its numpy ``image`` is dropped to save memory)
+
+
+class JobContext:
+    """What a job function receives on the worker thread."""
+
+    def __init__(self, worker: _Worker, job_id: int, cancel: CancelToken) -> None:
+        self._worker = worker
+        self.job_id = job_id
+        self.cancel = cancel
+
+    def emit(self, event: Any) -> None:
+        """Forward a core event to the GUI thread (queued); previews become QImages here."""
+        self._worker.forward_event(self.job_id, event)
+
+    def runner(self) -> Any:
+        """The worker's warm ``core.generate.runner.Runner`` (created on first use)."""
+        return self._worker.runner()
+
+
+JobFn = Callable[[JobContext], Any]
+
+
+@dataclass
+class Job:
+    """A submitted job, as the GUI sees it. ``cancel()`` is safe from the GUI thread."""
+
+    id: int
+    name: str
+    token: CancelToken = field(default_factory=CancelToken)
+    on_event: Callable[[Any], None] | None = None
+    on_preview: Callable[[PreviewFrame], None] | None = None
+    on_done: Callable[[Any], None] | None = None
+    on_error: Callable[[JobError], None] | None = None
+    on_cancelled: Callable[[], None] | None = None
+    finished: bool = False
+
+    def cancel(self, reason: str = "cancelled by user") -> None:
+        # Directly, not through a signal: the worker polls the token between steps.
+        self.token.cancel(reason)
+
+
+class _Worker(QObject):
+    """Lives in the engine thread; runs one job at a time in submission order."""
+
+    event = Signal(int, object)  # job id, core event
+    preview = Signal(int, object)  # job id, PreviewFrame
+    done = Signal(int, object)  # job id, return value of the job function
+    failed = Signal(int, object)  # job id, JobError
+    cancelled = Signal(int)  # job id
+    started = Signal(int)  # job id
+
+    def __init__(self, runner_factory: Callable[[], Any] | None = None) -> None:
+        super().__init__()
+        self._runner: Any = None
+        self._runner_factory = runner_factory
+
+    def runner(self) -> Any:
+        if self._runner is None:
+            if self._runner_factory is not None:
+                self._runner = self._runner_factory()
+            else:
+                from core.generate.runner import Runner  # imports torch: worker thread only
+
+                self._runner = Runner()
+        return self._runner
+
+    def forward_event(self, job_id: int, event: Any) -> None:
+        image = getattr(event, "image", None)
+        if image is not None and getattr(event, "kind", "") == "preview":
+            qimage = _to_qimage(image)
+            if qimage is not None:
+                self.preview.emit(job_id, PreviewFrame(qimage, event))
+            return
+        self.event.emit(job_id, event)
+
+    @Slot(int, object, object)
+    def run_job(self, job_id: int, fn: JobFn, token: CancelToken) -> None:
+        if token.cancelled:  # cancelled while it waited in the queue
+            self.cancelled.emit(job_id)
+            return
+        self.started.emit(job_id)
+        try:
+            result = fn(JobContext(self, job_id, token))
+        except Cancelled:
+            self.cancelled.emit(job_id)
+        except Exception as exc:
+            log.exception("engine job %d failed", job_id)
+            self.failed.emit(job_id, JobError.from_exception(exc))
+        except BaseException as exc:  # noqa: BLE001 - never let anything kill the thread
+            self.failed.emit(job_id, JobError.from_exception(exc))
+        else:
+            self.done.emit(job_id, result)
+
+    @Slot()
+    def release(self) -> None:
+        """Drop the runner (and the models it keeps warm) on the thread that made it."""
+        runner, self._runner = self._runner, None
+        close = getattr(runner, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.exception("closing the runner failed")
+
+
+def _to_qimage(array: Any) -> QImage | None:
+    """uint8 RGB [H, W, 3] numpy array -> a QImage that owns its pixels (worker thread)."""
+    try:
+        import numpy as np
+
+        data = np.ascontiguousarray(array, dtype=np.uint8)
+        if data.ndim != 3 or data.shape[2] != 3:
+            return None
+        height, width = data.shape[:2]
+        return QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    except Exception:
+        log.exception("could not convert a preview image")
+        return None
+
+
+class _IoTask(QRunnable):
+    """Short work off the GUI thread that never touches the runner (Anki's second executor)."""
+
+    def __init__(self, engine: Engine, job: Job, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self._engine = engine
+        self._job = job
+        self._fn = fn
+
+    def run(self) -> None:
+        try:
+            result = self._fn()
+        except Exception as exc:
+            self._engine._io_failed.emit(self._job.id, JobError.from_exception(exc))
+        else:
+            self._engine._io_done.emit(self._job.id, result)
+
+
+class Engine(QObject):
+    """GUI-side handle of the engine thread. Create one per main window; call ``shutdown``."""
+
+    _submit = Signal(int, object, object)  # queued into the worker thread
+    _io_done = Signal(int, object)
+    _io_failed = Signal(int, object)
+
+    busy_changed = Signal(bool)  # True while a runner job runs or waits
+    job_started = Signal(int)
+
+    def __init__(
+        self, parent: QObject | None = None, runner_factory: Callable[[], Any] | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._jobs: dict[int, Job] = {}
+        self._runner_jobs: list[int] = []  # submitted, not finished, in order
+        self._thread = QThread()
+        self._thread.setObjectName("wan-studio-engine")
+        self._worker = _Worker(runner_factory)
+        self._worker.moveToThread(self._thread)
+        # finished is emitted on the engine thread itself: release the runner there, then delete.
+        self._thread.finished.connect(self._worker.release, Qt.ConnectionType.DirectConnection)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._submit.connect(self._worker.run_job)
+        self._worker.started.connect(self._on_started)
+        self._worker.event.connect(self._on_event)
+        self._worker.preview.connect(self._on_preview)
+        self._worker.done.connect(self._on_done)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._io_done.connect(self._on_done)
+        self._io_failed.connect(self._on_failed)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._shut_down = False
+        self._thread.start()
+
+    # ---- submitting -----------------------------------------------------------------------
+    def submit(
+        self,
+        fn: JobFn,
+        *,
+        name: str = "job",
+        on_event: Callable[[Any], None] | None = None,
+        on_preview: Callable[[PreviewFrame], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> Job:
+        """Queue ``fn(ctx)`` on the engine thread; callbacks run on the GUI thread."""
+        if self._shut_down:
+            raise RuntimeError("the engine was shut down")
+        job = Job(
+            next(self._ids),
+            name,
+            on_event=on_event,
+            on_preview=on_preview,
+            on_done=on_done,
+            on_error=on_error,
+            on_cancelled=on_cancelled,
+        )
+        self._jobs[job.id] = job
+        self._runner_jobs.append(job.id)
+        if len(self._runner_jobs) == 1:
+            self.busy_changed.emit(True)
+        self._submit.emit(job.id, fn, job.token)
+        return job
+
+    def generate(
+        self,
+        request: Any,
+        *,
+        on_event: Callable[[Any], None] | None = None,
+        on_preview: Callable[[PreviewFrame], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> Job:
+        """Run a ``GenerationRequest``; ``on_done`` receives the runner's outcome
+        (``Done`` / ``Failed`` / ``Cancelled`` from core.generate.events)."""
+
+        def run(ctx: JobContext) -> Any:
+            return ctx.runner().run(request, ctx.emit, ctx.cancel)
+
+        return self.submit(
+            run,
+            name="generate",
+            on_event=on_event,
+            on_preview=on_preview,
+            on_done=on_done,
+            on_error=on_error,
+            on_cancelled=on_cancelled,
+        )
+
+    def run_io(
+        self,
+        fn: Callable[[], Any],
+        *,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+    ) -> Job:
+        """Run ``fn()`` on the I/O pool (not behind a generation); callbacks on the GUI thread."""
+        if self._shut_down:
+            raise RuntimeError("the engine was shut down")
+        job = Job(next(self._ids), "io", on_done=on_done, on_error=on_error)
+        self._jobs[job.id] = job
+        self._pool.start(_IoTask(self, job, fn))
+        return job
+
+    # ---- state ----------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self._runner_jobs)
+
+    def cancel_all(self, reason: str = "cancelled by user") -> None:
+        for job_id in list(self._runner_jobs):
+            self._jobs[job_id].cancel(reason)
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Cancel everything, stop the thread and wait for it. True when it stopped in time."""
+        if self._shut_down:
+            return True
+        self._shut_down = True
+        self.cancel_all("the app is closing")
+        self._thread.quit()
+        stopped = self._thread.wait(timeout_ms)
+        if not stopped:
+            log.warning("the engine thread did not stop within %d ms", timeout_ms)
+        self._pool.waitForDone(timeout_ms)
+        return stopped
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    # ---- results (GUI thread) -------------------------------------------------------------
+    def _on_started(self, job_id: int) -> None:
+        self.job_started.emit(job_id)
+
+    def _on_event(self, job_id: int, event: Any) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.on_event is not None:
+            _call(job.on_event, event)
+
+    def _on_preview(self, job_id: int, frame: PreviewFrame) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None and job.on_preview is not None and not job.token.cancelled:
+            _call(job.on_preview, frame)
+
+    def _finish(self, job_id: int) -> Job | None:
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            job.finished = True
+        if job_id in self._runner_jobs:
+            self._runner_jobs.remove(job_id)
+            if not self._runner_jobs:
+                self.busy_changed.emit(False)
+        return job
+
+    def _on_done(self, job_id: int, result: Any) -> None:
+        job = self._finish(job_id)
+        if job is not None and job.on_done is not None:
+            _call(job.on_done, result)
+
+    def _on_failed(self, job_id: int, error: JobError) -> None:
+        job = self._finish(job_id)
+        if job is None:
+            return
+        if job.on_error is not None:
+            _call(job.on_error, error)
+        else:
+            log.error("engine job %s failed: %s\n%s", job.name, error.message, error.details)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        job = self._finish(job_id)
+        if job is not None and job.on_cancelled is not None:
+            _call(job.on_cancelled)
+
+
+def _call(callback: Callable[..., Any], *args: Any) -> None:
+    """Run a GUI callback; an exception in one must not break the engine's bookkeeping."""
+    try:
+        callback(*args)
+    except Exception:
+        sys.excepthook(*sys.exc_info())
+
+
+# ---- job functions (run on the worker thread; they may import torch) -----------------------
+def probe_devices() -> list[tuple[str, str]]:
+    """Devices this machine can run on, as (value, label), best first. Imports torch."""
+    import torch
+
+    found: list[tuple[str, str]] = []
+    try:
+        import torch_npu  # noqa: F401
+
+        if torch.npu.is_available():  # type: ignore[attr-defined]
+            for i in range(torch.npu.device_count()):  # type: ignore[attr-defined]
+                name = torch.npu.get_device_name(i)  # type: ignore[attr-defined]
+                found.append((f"npu:{i}" if i else "npu", f"NPU {i}: {name}"))
+    except Exception:
+        pass
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            found.append((f"cuda:{i}" if i else "cuda", f"CUDA {i}: {torch.cuda.get_device_name(i)}"))
+    found.append(("cpu", f"CPU ({torch.get_num_threads()} threads)"))
+    return found
