@@ -12,8 +12,17 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+STALE_TEMP_SECONDS = 600.0  # temp files of interrupted saves older than this are removed
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -22,6 +31,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would (exports are shared).
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -74,3 +86,24 @@ def read_json_or_quarantine(path: str | os.PathLike[str]) -> tuple[Any | None, s
     except (UnicodeDecodeError, ValueError) as exc:
         moved = quarantine(source)
         return None, f"{source} could not be read ({exc}); it was set aside as {moved.name}"
+
+
+def remove_stale_temp_files(
+    target: str | os.PathLike[str], older_than: float = STALE_TEMP_SECONDS
+) -> int:
+    """Remove temp files that interrupted atomic saves of ``target`` left behind.
+
+    ``target`` may be a file (its own temp files) or a folder (temp files of every file in it).
+    Only files older than ``older_than`` seconds go, so a save in progress elsewhere is safe.
+    """
+    path = Path(target)
+    pattern = ".*.tmp" if path.is_dir() else f".{path.name}.*.tmp"
+    folder = path if path.is_dir() else path.parent
+    removed = 0
+    now = time.time()
+    for tmp in folder.glob(pattern):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+    return removed

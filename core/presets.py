@@ -37,14 +37,18 @@ import json
 import math
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from core import paths
-from core.atomicio import atomic_write_json, quarantine, read_json_or_quarantine
+from core.atomicio import (
+    atomic_write_json,
+    quarantine,
+    read_json_or_quarantine,
+    remove_stale_temp_files,
+)
 from core.models.catalog import FAMILIES, Family, get_family
 
 PRESET_SCHEMA = "wan-studio-preset"
@@ -364,18 +368,6 @@ def _slug(text: str) -> str:
     return slug[:60] or "preset"
 
 
-def _remove_stale_temp_files(directory: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
-    """Remove temp files of interrupted atomic saves (``.<name>.json.XXXX.tmp``)."""
-    removed = 0
-    now = time.time()
-    for tmp in directory.glob(".*.json.*.tmp"):
-        with contextlib.suppress(OSError):
-            if now - tmp.stat().st_mtime > older_than:
-                tmp.unlink()
-                removed += 1
-    return removed
-
-
 class PresetStore:
     """Built-in and user presets of every family.
 
@@ -398,7 +390,7 @@ class PresetStore:
         self._user = {}
         if not self.directory.is_dir():
             return
-        _remove_stale_temp_files(self.directory)
+        remove_stale_temp_files(self.directory, STALE_TEMP_SECONDS)
         for path in sorted(self.directory.glob("*.json")):
             self._load_file(path)
 
@@ -487,8 +479,8 @@ class PresetStore:
                 "name or overwrite it"
             )
         path = existing.path if existing is not None else self._new_path(family, name)
+        assert path is not None  # every user preset was read from, or is given, a file
         saved = Preset(name, family, values, False, preset.description, PRESET_VERSION, path)
-        assert path is not None
         atomic_write_json(path, saved.to_document())
         self._user[(family, name.casefold())] = saved
         return saved.copy()

@@ -155,7 +155,7 @@ def _list(store: Any, family: str | None, as_json: bool) -> int:
                 _value_text(v.get("shift", "-")),
             )
         )
-    headers = ("FAMILY", "NAME", "KIND", "SIZE", "FRAMES", "FPS", "STEPS", "GUIDANCE", "SHIFT")
+    headers = ("FAMILY", "NAME", "KIND", "SIZE", "FRAMES", "FPS", "STEPS", "CFG HIGH/LOW", "SHIFT")
     print(format_table(headers, rows))
     return 0
 
@@ -168,6 +168,8 @@ def _guidance(values: dict[str, Any]) -> str:
 
 
 def _show(preset: Any, as_json: bool) -> int:
+    from core.models.catalog import get_family
+
     if as_json:
         print(json.dumps(_as_dict(preset), indent=2, ensure_ascii=False))
         return 0
@@ -178,8 +180,13 @@ def _show(preset: Any, as_json: bool) -> int:
     keys = [k for k in _VALUE_ORDER if k in preset.values]
     keys += sorted(k for k in preset.values if k not in _VALUE_ORDER)
     width = max((len(k) for k in keys), default=0)
+    single_expert = get_family(preset.family).experts == 1
     for key in keys:
-        print(f"  {key.ljust(width)}  {_value_text(preset.values[key])}")
+        value = preset.values[key]
+        text = _value_text(value)
+        if value is None and single_expert and key in ("guidance_low", "boundary"):
+            text = "(not used: one expert)"
+        print(f"  {key.ljust(width)}  {text}")
     return 0
 
 

@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -39,7 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import paths
-from core.atomicio import atomic_write_json, quarantine, read_json_or_quarantine
+from core.atomicio import (
+    atomic_write_json,
+    quarantine,
+    read_json_or_quarantine,
+    remove_stale_temp_files,
+)
 from core.models.catalog import get_family
 
 if TYPE_CHECKING:
@@ -125,15 +129,6 @@ def _same_folder(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def _remove_stale_temp_files(target: Path, older_than: float = STALE_TEMP_SECONDS) -> None:
-    """Remove temp files left by interrupted atomic saves of ``target``."""
-    now = time.time()
-    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            if now - tmp.stat().st_mtime > older_than:
-                tmp.unlink()
-
-
 class Library:
     """The registered model folders (see the module docstring for persistence rules).
 
@@ -165,7 +160,7 @@ class Library:
     def _load(self) -> None:
         self._entries = {}
         self.read_only_reason = None
-        _remove_stale_temp_files(self.file)
+        remove_stale_temp_files(self.file)
         doc, problem = read_json_or_quarantine(self.file)
         self._stamp = self._file_stamp()
         if problem:

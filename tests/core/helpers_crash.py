@@ -1,7 +1,7 @@
 """Child process of test_crash_safety: changes presets and the model library in a tight loop.
 
 Run as ``python tests/core/helpers_crash.py MODEL_FOLDER SEED`` with WAN_STUDIO_HOME set. It
-prints "ready" once its stores are open, then a running count of completed changes, until the
+prints "ready" once its stores are open, then the count of completed steps after each one, until the
 parent kills it with SIGKILL. Every kind of write the stores do is exercised: overwrite, create,
 rename (write new file + remove old), delete, library add/remove/rename/notes/last-used.
 """
@@ -86,8 +86,7 @@ def main() -> int:
             print(f"ERROR {exc}", flush=True)
             return 4
         step += 1
-        if step % 20 == 0:
-            print(step, flush=True)
+        print(step, flush=True)
 
 
 if __name__ == "__main__":

@@ -229,6 +229,15 @@ def test_ensure_demo_creates_once_and_registers() -> None:
         library.ensure_demo("sdxl")
 
 
+def test_ensure_demo_never_overwrites_a_foreign_folder() -> None:
+    target = paths.demo_model_dir("t2v-a14b")
+    target.mkdir(parents=True)
+    (target / "mine.txt").write_text("not a demo")
+    with pytest.raises(LibraryError, match="not empty"):
+        Library().ensure_demo("t2v-a14b")
+    assert [p.name for p in target.iterdir()] == ["mine.txt"] and len(Library()) == 0
+
+
 # ---- damaged and newer files -------------------------------------------------------------------
 CORRUPT_LIBRARIES = {
     "garbage": b"\x00\x9c\xff not json",

@@ -290,6 +290,16 @@ def test_duplicate_a_builtin_into_an_editable_preset() -> None:
     assert PresetStore().find("ti2v-5b", "tweaked").values["steps"] == 50
 
 
+def test_a_store_can_use_another_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "team-presets"
+    store = PresetStore(folder)
+    assert store.warnings == [] and not folder.exists()
+    saved = store.save(user_preset("Team"))
+    assert saved.path is not None and saved.path.parent == folder
+    assert list(paths.presets_dir().iterdir()) == []
+    assert PresetStore(folder).find("t2v-a14b", "team") == saved
+
+
 def test_names_that_slug_alike_get_separate_files() -> None:
     store = PresetStore()
     a = store.save(user_preset("a b"))
@@ -498,7 +508,11 @@ def test_cli_list_show_export_import_delete(
     assert main(["presets", "list", "--family", "t2v-a14b"]) == 0
     table = capsys.readouterr().out
     assert (
-        "Official" in table and "Fast preview" in table and "1280x720" in table and "4 / 3" in table
+        "Official" in table
+        and "Fast preview" in table
+        and "1280x720" in table
+        and "4 / 3" in table
+        and "CFG HIGH/LOW" in table
     )
 
     assert main(["presets", "show", "official", "--family", "ti2v-5b", "--json"]) == 0
