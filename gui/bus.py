@@ -35,14 +35,18 @@ class AppBus(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine: Engine | None = None
+        self._closed = False
 
     @property
     def engine(self) -> Engine:
-        """The app's engine thread, started on first use."""
+        """The app's engine (its thread starts with the first job). After ``shutdown`` it is a
+        stopped engine that drops new jobs (e.g. from a timer firing while the window closes)."""
         if self._engine is None:
             from gui.engine import Engine
 
             self._engine = Engine(self)
+            if self._closed:
+                self._engine.shutdown()
         return self._engine
 
     @property
@@ -51,6 +55,7 @@ class AppBus(QObject):
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel running jobs and stop the engine thread (no-op when it never started)."""
+        self._closed = True
         if self._engine is None:
             return True
         return self._engine.shutdown(timeout_ms)

@@ -29,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    Qt,
+    QThread,
+    QThreadPool,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QImage
 
 from core.progress import Cancelled, CancelToken
@@ -155,10 +164,10 @@ class _Worker(QObject):
     def release(self) -> None:
         """Drop the runner (and the models it keeps warm) on the thread that made it."""
         runner, self._runner = self._runner, None
-        close = getattr(runner, "close", None)
-        if callable(close):
+        unload = getattr(runner, "unload", None)
+        if callable(unload):
             try:
-                close()
+                unload()
             except Exception:
                 log.exception("closing the runner failed")
 
@@ -232,7 +241,14 @@ class Engine(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
         self._shut_down = False
-        self._thread.start()
+        app = QCoreApplication.instance()
+        if app is not None:  # last line of defence: never leave the thread running at exit
+            app.aboutToQuit.connect(self.shutdown)
+
+    def _ensure_started(self) -> None:
+        """The thread starts with the first job: an engine nobody used costs nothing."""
+        if not self._thread.isRunning() and not self._shut_down:
+            self._thread.start()
 
     # ---- submitting -----------------------------------------------------------------------
     def submit(
@@ -246,9 +262,14 @@ class Engine(QObject):
         on_error: Callable[[JobError], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
     ) -> Job:
-        """Queue ``fn(ctx)`` on the engine thread; callbacks run on the GUI thread."""
+        """Queue ``fn(ctx)`` on the engine thread; callbacks run on the GUI thread.
+
+        After ``shutdown`` (a timer firing while the window closes) the job is dropped: it is
+        returned already finished and cancelled, and no callback runs.
+        """
         if self._shut_down:
-            raise RuntimeError("the engine was shut down")
+            log.info("engine is shut down: %s dropped", name)
+            return self._dropped(name)
         job = Job(
             next(self._ids),
             name,
@@ -258,6 +279,7 @@ class Engine(QObject):
             on_error=on_error,
             on_cancelled=on_cancelled,
         )
+        self._ensure_started()
         self._jobs[job.id] = job
         self._runner_jobs.append(job.id)
         if len(self._runner_jobs) == 1:
@@ -300,13 +322,22 @@ class Engine(QObject):
     ) -> Job:
         """Run ``fn()`` on the I/O pool (not behind a generation); callbacks on the GUI thread."""
         if self._shut_down:
-            raise RuntimeError("the engine was shut down")
+            return self._dropped("io")
         job = Job(next(self._ids), "io", on_done=on_done, on_error=on_error)
         self._jobs[job.id] = job
         self._pool.start(_IoTask(self, job, fn))
         return job
 
+    def _dropped(self, name: str) -> Job:
+        job = Job(next(self._ids), name, finished=True)
+        job.token.cancel("the engine was shut down")
+        return job
+
     # ---- state ----------------------------------------------------------------------------
+    @property
+    def is_shut_down(self) -> bool:
+        return self._shut_down
+
     @property
     def busy(self) -> bool:
         return bool(self._runner_jobs)
@@ -321,6 +352,9 @@ class Engine(QObject):
             return True
         self._shut_down = True
         self.cancel_all("the app is closing")
+        if not self._thread.isRunning():
+            self._pool.waitForDone(timeout_ms)
+            return True
         self._thread.quit()
         stopped = self._thread.wait(timeout_ms)
         if not stopped:

@@ -2,7 +2,16 @@
 
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py
 
-Captures the whole X screen with QScreen.grabWindow(0) (a QVideoWidget only shows up that way).
+Shots (docs/screenshots/):
+- main-window.png      Generate, idle: demo model chosen, prompt typed, ready to generate
+- generate-running.png Generate mid-run: stages, step/overall bars, expert switch, live preview
+- generate-done.png    Generate finished: the video playing in the in-app player
+- history.png          History: the run's poster thumbnail, its player and settings
+
+The demo model (random weights) is created in a temporary app home. The screen is captured
+with QScreen.grabWindow(0): a QVideoWidget only shows up that way (widget.grab() is blank).
+For the mid-run shot the engine thread is held at one denoising step until the picture is
+taken, so the shot never depends on timing.
 """
 
 from __future__ import annotations
@@ -11,45 +20,132 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+WIDTH, HEIGHT = 1280, 800
+PROMPT = "a red fox trotting through fresh snow in a birch forest, golden hour, soft light"
+HOLD_AT_STEP = 14  # of STEPS
+STEPS = 20
+TIMEOUT_MS = 240_000
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         print("needs an X display: run under xvfb-run", file=sys.stderr)
         return 2
     os.environ.setdefault("WAN_STUDIO_HOME", tempfile.mkdtemp(prefix="wan-studio-shots-"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from core import paths
+    from core.models.demo import create_demo_model
+
+    if not (paths.demo_model_dir("t2v-a14b") / "model_index.json").is_file():
+        create_demo_model("t2v-a14b")  # before Qt starts: the shots show the app, not this
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui import engine as engine_module
     from gui.app import configure_application
     from gui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
     configure_application(app)
     window = MainWindow()
-    window.resize(1280, 800)
+    window.resize(WIDTH, HEIGHT)
     window.move(0, 0)
     window.show()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    ws = window.workspaces["Generate"]
+    history = window.workspaces["History"]
+    saved: list[Path] = []
+    failures: list[str] = []
 
-    def shoot() -> None:
-        image = app.primaryScreen().grabWindow(0, 0, 0, 1280, 800)
-        path = out / "main-window.png"
-        image.save(str(path))
+    def shoot(name: str) -> None:
+        app.processEvents()
+        geometry = window.frameGeometry()
+        image = app.primaryScreen().grabWindow(0, geometry.x(), geometry.y(),
+                                               geometry.width(), geometry.height())
+        path = out / name
+        if not image.save(str(path)):
+            failures.append(f"could not save {path}")
+        saved.append(path)
         print(f"saved {path}")
+
+    # Hold the engine thread at one step until the mid-run picture is taken.
+    resume = threading.Event()
+    original = engine_module._Worker.forward_event
+
+    def forward(self, job_id, event):
+        original(self, job_id, event)
+        if getattr(event, "kind", "") == "step" and event.overall_index == HOLD_AT_STEP:
+            resume.wait(60)
+
+    engine_module._Worker.forward_event = forward
+
+    def fill_form() -> None:
+        ws.form.prompt.setPlainText(PROMPT)
+        ws.form.size.set_size(256, 160)
+        ws.form.frames.setValue(17)
+        ws.form.steps.setValue(STEPS)
+        ws.form.seed_random.setChecked(False)
+        ws.form.seed.setText("20250728")
+        ws.validate_now()
+        if not ws.generate_button.isEnabled():
+            failures.append(f"Generate is disabled: {ws.reason.text()}")
+
+    def idle() -> None:
+        fill_form()
+        shoot("main-window.png")
+        ws.event_received.connect(on_event)
+        ws.run_finished.connect(finished)
+        ws.generate()
+
+    def on_event(event) -> None:
+        if event.kind == "step" and event.overall_index == HOLD_AT_STEP:
+            QTimer.singleShot(600, running)
+
+    def running() -> None:
+        shoot("generate-running.png")
+        resume.set()
+
+    def finished(outcome) -> None:
+        if getattr(outcome, "kind", "") != "done":
+            failures.append(f"the run did not finish: {outcome}")
+            app.quit()
+            return
+        QTimer.singleShot(1500, done)
+
+    def done() -> None:
+        shoot("generate-done.png")
+        history.refreshed.connect(lambda _n: QTimer.singleShot(1500, history_shot))
+        window.show_workspace("History")
+
+    def history_shot() -> None:
+        history.list.setCurrentRow(0)
+        QTimer.singleShot(1500, lambda: (shoot("history.png"), app.quit()))
+
+    def timeout() -> None:
+        failures.append("timed out")
+        resume.set()
         app.quit()
 
-    QTimer.singleShot(1500, shoot)
+    QTimer.singleShot(1500, idle)
+    QTimer.singleShot(TIMEOUT_MS, timeout)
     app.exec()
-    return 0
+    resume.set()
+    window.close()
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures or len(saved) < 4 else 0
 
 
 if __name__ == "__main__":

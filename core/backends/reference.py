@@ -122,9 +122,12 @@ class ReferenceBackend(MxLinearBackend):
         if kind in ("", "cpu"):
             return True, f"pure torch {torch.__version__} on the CPU"
         if kind == "cuda":
-            if torch.cuda.is_available():
-                return True, f"pure torch on {torch.cuda.get_device_name(0)}"
-            return False, "CUDA is not available in this torch build or machine"
+            if not torch.cuda.is_available():
+                return False, "CUDA is not available in this torch build or machine"
+            index = torch.device(str(device)).index or 0
+            if index >= torch.cuda.device_count():
+                return False, f"no CUDA device {index}: {torch.cuda.device_count()} visible"
+            return True, f"pure torch on {torch.cuda.get_device_name(index)}"
         if kind == "meta":
             return False, "the meta device holds no data"
         try:

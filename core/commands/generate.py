@@ -187,28 +187,19 @@ def build_request(args: argparse.Namespace) -> Any:
 def apply_preset(request: Any, family_key: str, name: str) -> None:
     """Copy a preset's values (GenerationRequest field names) onto ``request``."""
     try:
-        from core.presets import PresetStore
+        from core.presets import PresetError, PresetStore
     except ImportError:
         raise ValueError("--preset: presets are not available in this build") from None
-    store = PresetStore()
-    preset = store.find(family_key, name)
-    if preset is None:
-        names = []
-        lister = getattr(store, "list", None) or getattr(store, "presets", None)
-        if callable(lister):
-            try:
-                names = [getattr(p, "name", str(p)) for p in lister(family_key)]
-            except TypeError:
-                names = []
-        known = f"; known presets: {', '.join(names)}" if names else ""
-        raise ValueError(f"--preset: no preset {name!r} for {family_key}{known}")
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(request)}
-    for key, value in dict(getattr(preset, "values", {}) or {}).items():
-        if key in fields and key not in ("model", "prompt", "output"):
+    try:
+        preset = PresetStore().find(family_key, name)
+    except KeyError as exc:
+        raise ValueError(f"--preset: {exc.args[0]}") from None
+    except PresetError as exc:
+        raise ValueError(f"--preset: {exc}") from None
+    for key, value in preset.request_values().items():
+        if key not in ("model", "prompt", "image", "output", "preset"):
             setattr(request, key, value)
-    request.preset = getattr(preset, "name", name)
+    request.preset = preset.name
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -236,8 +227,7 @@ def parse_guidance(text: str, experts: int) -> tuple[float, float | None]:
 def summary(outcome: Any) -> dict[str, Any]:
     data = outcome.to_dict()
     data.pop("overall", None)
-    data["status"] = data.pop("kind")
-    return data
+    return {"status": data.pop("kind"), **data}
 
 
 def _quiet_libraries() -> None:

@@ -70,7 +70,7 @@ def _size(nbytes: float) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
@@ -107,7 +107,7 @@ class TerminalProgress:
         self.stream.flush()
 
     def _bar(self, fraction: float) -> str:
-        full = int(round(fraction * self.width))
+        full = round(fraction * self.width)
         return "[" + "#" * full + "." * (self.width - full) + "]"
 
     def close(self) -> None:
@@ -183,8 +183,9 @@ def _error(message: str, args: argparse.Namespace, kind: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-    from core.progress import CancelToken, Cancelled
-    from core.repack import RepackFailed, RepackInputError, plan, run as run_plan
+    from core.progress import Cancelled, CancelToken
+    from core.repack import RepackFailed, RepackInputError, plan
+    from core.repack import run as run_plan
 
     the_plan = plan(args.original, args.quant, args.output, args.model_type, args.link)
     human = sys.stderr if args.json else sys.stdout

@@ -278,7 +278,8 @@ def plan_memory(
             f"this job needs about {_gib(activations)} for activations but only "
             f"{_gib(available)} is free; it may run out of memory (reduce size or frames)"
         )
-    if plan.vae_decode * SAFETY > free_for_decode:
+    tiles_apply = width > 256 or height > 256  # diffusers tiles only above 256 px
+    if tiles_apply and plan.vae_decode * SAFETY > free_for_decode:
         plan.tile_vae = True
         plan.vae_decode = vae_decode_bytes(pipe, width, height, frames, tiled=True)
     return plan

@@ -119,10 +119,12 @@ class Runner:
         self._warm = None
         free_memory()
 
-    def _move(self, module: Any, device: str) -> None:
-        """Place one component (a seam for tests: swaps are observable by patching it)."""
+    def _move(self, module: Any, device: str, onload: bool) -> None:
+        """Put one component on the compute ``device`` (``onload``) or back on the host.
+        The single place where weights move (a seam for tests: on a CPU-only machine both
+        directions are "cpu", so tests observe the swaps by patching this)."""
         if module is not None:
-            module.to(device)
+            module.to(device if onload else "cpu")
 
 
 class _Job:
@@ -403,9 +405,9 @@ class _Job:
     def _encode(self, pipe: Any, device: str, offload: str) -> tuple[Any, Any]:
         since = self.begin(ev.STAGE_ENCODE)
         if offload == "swap":
-            self.runner._move(pipe.transformer, "cpu")
-            self.runner._move(pipe.transformer_2, "cpu")
-            self.runner._move(pipe.text_encoder, device)
+            self.runner._move(pipe.transformer, device, onload=False)
+            self.runner._move(pipe.transformer_2, device, onload=False)
+            self.runner._move(pipe.text_encoder, device, onload=True)
         else:
             self._all_on(pipe, device)
         request = self.request
@@ -418,7 +420,7 @@ class _Job:
             device=pipe.text_encoder.device,
         )
         if offload == "swap":
-            self.runner._move(pipe.text_encoder, "cpu")
+            self.runner._move(pipe.text_encoder, device, onload=False)
         self.finish(ev.STAGE_ENCODE, since)
         return prompt_embeds, negative_embeds
 
@@ -426,7 +428,7 @@ class _Job:
         for name in ("text_encoder", "transformer", "transformer_2", "vae"):
             module = getattr(pipe, name, None)
             if module is not None and module.device.type != device.split(":")[0]:
-                self.runner._move(module, device)
+                self.runner._move(module, device, onload=True)
 
     # ---- denoise ----------------------------------------------------------------------------
     def _denoise(
@@ -469,8 +471,8 @@ class _Job:
         if offload == "swap":
             first = pipe.transformer if active[0][1] != ev.EXPERT_LOW else pipe.transformer_2
             other = pipe.transformer_2 if first is pipe.transformer else pipe.transformer
-            self.runner._move(other, "cpu")
-            self.runner._move(first, device)
+            self.runner._move(other, device, onload=False)
+            self.runner._move(first, device, onload=True)
         previewer = None
         if self.runner.preview_fps > 0:
             previewer = LatentPreviewer(
@@ -520,8 +522,8 @@ class _Job:
                 self.finish(stage_name, state["stage_start"])
                 self.emit(ev.ExpertSwitch(step=i + 1, total=total), 1.0)
                 if offload == "swap":
-                    self.runner._move(pipeline.transformer, "cpu")
-                    self.runner._move(pipeline.transformer_2, device)
+                    self.runner._move(pipeline.transformer, device, onload=False)
+                    self.runner._move(pipeline.transformer_2, device, onload=True)
                 state["stage_index"] += 1
                 state["stage_start"] = self.begin(active[state["stage_index"]][0])
             return {}
@@ -580,8 +582,8 @@ class _Job:
 
         since = self.begin(ev.STAGE_DECODE)
         if offload == "swap":
-            self.runner._move(pipe.transformer, "cpu")
-            self.runner._move(pipe.transformer_2, "cpu")
+            self.runner._move(pipe.transformer, device, onload=False)
+            self.runner._move(pipe.transformer_2, device, onload=False)
         vae = pipe.vae
         if tile:
             vae.enable_tiling()

@@ -365,7 +365,7 @@ def _check_offline_consistency(
 ) -> None:
     entries = expert.checkpoint.entries
     desc = expert.description
-    if desc is not None and desc.naming() == "msmodelslim":
+    if desc is not None and desc.naming() in ("msmodelslim", "mixed"):
         info.problems.append(
             f"{desc.source} uses Wan-native (msmodelslim) names in a Diffusers folder; "
             "repack the export with `wan-studio repack`"

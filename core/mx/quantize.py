@@ -10,14 +10,18 @@ Rules implemented (shared/reference/mxfp8.md §2-§4):
   exponents come from bits, never from log2, and never from a cast to float8_e8m0fnu.
 - Any Inf/NaN in a block -> byte 0xFF and NaN codes (0x7F) for the whole block.
 - Elements: ``x * 2**(127 - byte)`` (exact), clamp to +-448, cast to float8_e4m3fn (RNE).
-- Byte 0 -> the reciprocal is 0 and every element becomes a signed zero, as on the NPU
-  (torchao would instead produce real codes from x * 2**127; mxfp8.md §4).
+- FLOOR byte 0 (amax < 2**-118) -> the reciprocal is 0 and every element becomes a signed zero,
+  as on the NPU (torchao would instead produce real codes from x * 2**127; mxfp8.md §4).
+  RCEIL byte 0 keeps the reciprocal 2**127 and real codes: the Ascend kernel zeroes it only
+  when amax == 0 (ops-nn dynamic_mx_quant_tail_axis_fp8.h, ComputeScaleCublas: reciprocal
+  bits 0x7F00 - (byte << 7), masked to 0 for amax == 0), which is also what torchao does.
 
 Input dtypes: bf16 and fp32 are scaled in their own dtype (multiplying by a power of two is
 exact there). fp16 is widened to fp32 first, because 2**(127-byte) is outside fp16's range.
-Ascend reads the fp16 exponent after truncating to bf16; truncation never changes an
-exponent, so the FLOOR byte is identical. For RCEIL we use the exact fp16 amax (torchao /
-NVIDIA semantics); how the Ascend kernel rounds fp16 under ``scale_alg=1`` is not documented.
+For FLOOR, Ascend reads the fp16 exponent after truncating to bf16; truncation never changes
+an exponent, so the byte equals the one from the exact value. For RCEIL the kernel takes the
+max of the fp16 magnitudes and widens it to fp32 exactly (ComputeMaxExpCublasHalf), i.e. the
+exact fp16 amax, as here.
 """
 
 from __future__ import annotations
@@ -78,13 +82,17 @@ def _scale_bytes(amax_bits: torch.Tensor, work_dtype: torch.dtype, rule: ScaleRu
     return byte.masked_fill_(nonfinite, SCALE_NAN)
 
 
-def _reciprocal(byte: torch.Tensor, work_dtype: torch.dtype) -> torch.Tensor:
-    """2**(127 - byte) in ``work_dtype`` built from bits; 0 for byte 0 (NPU) and for 0xFF."""
+def _reciprocal(byte: torch.Tensor, work_dtype: torch.dtype, rule: ScaleRule) -> torch.Tensor:
+    """2**(127 - byte) in ``work_dtype`` built from bits; 0 for 0xFF and, under FLOOR, for
+    byte 0 (the NPU's zero codes for tiny blocks)."""
     int_dtype, _, mant_bits = _BITS[work_dtype]
     bits = (254 - byte) << mant_bits
     # byte 254 -> 2**-127, a subnormal: half the smallest normal's exponent field.
     bits = torch.where(byte == 254, 1 << (mant_bits - 1), bits)
-    bits = torch.where((byte == 0) | (byte == SCALE_NAN), 0, bits)
+    zero = byte == SCALE_NAN
+    if rule is ScaleRule.FLOOR:
+        zero |= byte == 0
+    bits = torch.where(zero, 0, bits)
     return bits.to(int_dtype).view(work_dtype)
 
 
@@ -103,7 +111,7 @@ def _quantize_rows(
     blocked = rows.view(r, blocks, BLOCK_SIZE)
     amax_bits = (blocked.view(int_dtype) & mag_mask).amax(dim=-1)
     byte = _scale_bytes(amax_bits, work_dtype, rule)
-    scaled = blocked * _reciprocal(byte, work_dtype).unsqueeze(-1)
+    scaled = blocked * _reciprocal(byte, work_dtype, rule).unsqueeze(-1)
     scaled.clamp_(-E4M3_MAX, E4M3_MAX)
     scaled = scaled.view(r, blocks * BLOCK_SIZE)[:, :k]
     data_out.copy_(scaled)  # dtype conversion to float8_e4m3fn: round to nearest even
@@ -143,7 +151,7 @@ def quantize_mx(
     scale = torch.empty((*lead, blocks), dtype=torch.uint8, device=x.device)
     if x.numel() == 0:
         return data, scale
-    rows = x.reshape(-1, k)
+    rows = x.detach().reshape(-1, k)  # quantization is not differentiable: no autograd graph
     data_rows = data.view(-1, k)
     scale_rows = scale.view(-1, blocks)
     step = max(1, _CHUNK_ELEMENTS // max(k, 1))

@@ -334,7 +334,6 @@ def torch_dtype(code: str):
 
 def safetensors_dtype(dtype) -> str:
     """safetensors dtype code of a torch dtype."""
-    import torch
 
     for code in DTYPE_SIZES:
         if torch_dtype(code) == dtype:

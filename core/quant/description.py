@@ -52,18 +52,23 @@ class DescriptionError(ValueError):
 class UnsupportedQuantType(DescriptionError):
     """The description uses a quant type other than W8A8_MXFP8 / FLOAT."""
 
-    def __init__(self, quant_type: str, layers: list[str], count: int, source: str) -> None:
+    def __init__(
+        self, quant_type: str, layers: list[str], count: int, source: str, layer_count: int = 0
+    ) -> None:
         self.quant_type = quant_type
         self.layers = layers
         self.count = count
         self.source = source
+        layer_count = max(layer_count, len(layers))
         shown = ", ".join(layers)
-        more = f", ... ({count} entries in all)" if count > len(layers) else ""
+        more = (
+            f" and {layer_count - len(layers)} more layer(s)" if layer_count > len(layers) else ""
+        )
         super().__init__(
-            f"{source}: quant type {quant_type!r} (used by {shown}{more}) is not supported; "
-            f"Wan Studio loads only {QUANT_MXFP8} and {QUANT_FLOAT} layers. Re-export the model "
-            "with msmodelslim --quant_type w8a8f8 (or a linear-only MXFP8 recipe), or use the "
-            "BF16 model with the 'MXFP8 (online)' option."
+            f"{source}: quant type {quant_type!r} (used by {shown}{more}; {count} entries) is not "
+            f"supported; Wan Studio loads only {QUANT_MXFP8} and {QUANT_FLOAT} layers. Re-export "
+            "the model with msmodelslim --quant_type w8a8f8 (or a linear-only MXFP8 recipe), or "
+            "use the BF16 model with the 'MXFP8 (online)' option."
         )
 
 
@@ -112,12 +117,13 @@ class QuantDescription:
         return self.types.get(f"{layer}.weight") == QUANT_MXFP8
 
     def naming(self) -> str:
-        """``"diffusers"``, ``"msmodelslim"`` (Wan-native names) or ``"unknown"``."""
+        """``"diffusers"``, ``"msmodelslim"`` (Wan-native names), ``"mixed"`` or ``"unknown"``."""
         return naming_of(self.types)
 
 
 def naming_of(keys: Iterable[str]) -> str:
-    """Which naming scheme a set of Wan transformer tensor keys follows."""
+    """Naming scheme of Wan transformer tensor keys: "diffusers", "msmodelslim" (Wan-native),
+    "mixed" (both: a half-renamed export) or "unknown"."""
     diffusers = native = 0
     for key in keys:
         if (
@@ -132,11 +138,11 @@ def naming_of(keys: Iterable[str]) -> str:
             or key.startswith(("head.", "time_embedding."))
         ):
             native += 1
-    if diffusers and not native:
+    if diffusers and native:
+        return "mixed"
+    if diffusers:
         return "diffusers"
-    if native and not diffusers:
-        return "msmodelslim"
-    return "unknown"
+    return "msmodelslim" if native else "unknown"
 
 
 def parse_description(mapping: Mapping[str, Any], source: str = "<memory>") -> QuantDescription:
@@ -175,7 +181,9 @@ def parse_description(mapping: Mapping[str, Any], source: str = "<memory>") -> Q
     if unsupported:
         quant_type, keys = next(iter(unsupported.items()))
         layers = list(dict.fromkeys(_layer_prefix(k) for k in keys))
-        raise UnsupportedQuantType(quant_type, layers[:_FIRST_LAYERS_SHOWN], len(keys), source)
+        raise UnsupportedQuantType(
+            quant_type, layers[:_FIRST_LAYERS_SHOWN], len(keys), source, layer_count=len(layers)
+        )
     if smooth:
         raise DescriptionError(
             f"{source}: smooth-quant scales ({', '.join(smooth[:_FIRST_LAYERS_SHOWN])}"

@@ -302,7 +302,7 @@ def load_transformer(
     mode, notes = resolve_mode(quant, info, component)
     if mode != MODE_NONE and backend is None:
         raise ComponentError(f"{component}: MXFP8 loading needs a backend (none was given)")
-    if info.description is not None and info.description.naming() == "msmodelslim":
+    if info.description is not None and info.description.naming() in ("msmodelslim", "mixed"):
         raise ComponentError(
             f"{info.description.source} uses Wan-native (msmodelslim) tensor names; convert the "
             "export to a Diffusers folder first with `wan-studio repack`."
@@ -320,8 +320,10 @@ def load_transformer(
                 f"{_examples(not_linear)} marked {QUANT_MXFP8}, but the model has no linear "
                 "layer of that name. The description does not belong to this model."
             )
+        chosen = set(quantized)
+        quantized = [n for n in linears if n in chosen]  # model order, whatever the source order
         reason = REASON_DESCRIPTION_FLOAT if info.description else REASON_DTYPE_FLOAT
-        report.kept = {n: reason for n in linears if n not in set(quantized)}
+        report.kept = {n: reason for n in linears if n not in chosen}
         report.layer_source = info.layer_source
         report.description = str(info.description_path) if info.description_path else None
         if info.description is not None:
@@ -392,23 +394,26 @@ def load_transformer(
 
     report.checkpoint_bytes = info.checkpoint.nbytes
     report.bytes_after = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    report.bytes_before = _float_bytes(model, set(quantized), keep_fp32, dtype)
+    report.bytes_before = weight_bytes(model, dtype, unquantized=True)
     report.seconds = time.perf_counter() - started
     return model, report
 
 
-def _float_bytes(
-    model: nn.Module, quantized: set[str], keep_fp32: list[str], dtype: torch.dtype
-) -> int:
-    """Parameter bytes the model would hold unquantized at ``dtype`` (fp32-kept modules in fp32)."""
+def weight_bytes(model: nn.Module, dtype: torch.dtype, *, unquantized: bool = False) -> int:
+    """Parameter bytes of ``model`` loaded at ``dtype``: fp32-kept modules in fp32, MXFP8 codes
+    and scales as stored. ``unquantized=True`` counts every Mxfp8Linear as a plain linear (what
+    quant "none" would hold). Works on meta-device models, so it costs no memory."""
     size = torch.empty((), dtype=dtype).element_size()
+    keep_fp32 = getattr(model, "_keep_in_fp32_modules", None) or []
+    quantized = {n for n, m in model.named_modules() if isinstance(m, Mxfp8Linear)}
     total = 0
     for name, tensor in model.state_dict().items():
         prefix, _, leaf = name.rpartition(".")
-        if prefix in quantized and leaf == "weight_scale":
-            continue
-        if prefix in quantized and leaf == "weight":
-            total += tensor.numel() * size
+        if prefix in quantized and leaf in ("weight", "weight_scale"):
+            if not unquantized:
+                total += tensor.numel() * tensor.element_size()
+            elif leaf == "weight":
+                total += tensor.numel() * size
         elif tensor.is_floating_point():
             total += tensor.numel() * (4 if keeps_fp32(name, keep_fp32) else size)
         else:

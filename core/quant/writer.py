@@ -81,7 +81,7 @@ class SafetensorsWriter:
         return self._total
 
     def __enter__(self) -> SafetensorsWriter:
-        self._handle = open(self.path, "wb")  # noqa: SIM115
+        self._handle = open(self.path, "wb")
         self._handle.write(self._header)
         self._handle.truncate(self._total)
         return self

@@ -29,7 +29,8 @@ def _has_weights(folder: Path) -> bool:
 def export_layout(quant: Path) -> str | None:
     """ "experts" (A14B), "single" (TI2V-5B) or None when no export is recognisable."""
     if not quant.is_dir():
-        raise RepackInputError(f"msmodelslim export folder {quant} does not exist")
+        state = "is not a folder" if quant.exists() else "does not exist"
+        raise RepackInputError(f"msmodelslim export folder {quant} {state}")
     high, low = (quant / HIGH_NOISE_DIR).is_dir(), (quant / LOW_NOISE_DIR).is_dir()
     top = _has_weights(quant)
     if high or low:

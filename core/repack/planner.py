@@ -20,6 +20,7 @@ from core.repack.detect import detect_family
 from core.repack.errors import RepackInputError
 from core.repack.rename import to_diffusers
 from core.repack.safetensors_io import FLOAT_DTYPES, HeaderEntry, build_header, dtype_alignment
+from core.repack.scales import scale_columns
 from core.repack.skeleton import expected_shapes
 from core.repack.sources import (
     ExportFolder,
@@ -496,8 +497,8 @@ def _check_description_matches(
         )
     if absent:
         parts.append(
-            f"{len(absent)} entr{'y' if len(absent) == 1 else 'ies'} of {dsource} name no tensor "
-            f"in the weights ({_examples(absent)})"
+            f"{len(absent)} entr{'y' if len(absent) == 1 else 'ies'} of {dsource} "
+            f"name{'s' if len(absent) == 1 else ''} no tensor in the weights ({_examples(absent)})"
         )
     raise RepackInputError(
         f"{export.folder}: the description and the weights do not match: {'; '.join(parts)}. "
@@ -509,8 +510,6 @@ def _check_dtypes(
     export: ExportFolder, kept: list[str], types: dict[str, str], dsource: str
 ) -> set[str]:
     """Dtype and scale-shape rules per key; returns F8_E8M0 scales to write as U8."""
-    from core.mx.format import num_blocks  # core.mx imports torch: keep `import core.repack` light
-
     problems: list[str] = []
     normalized: set[str] = set()
     for name in kept:
@@ -536,7 +535,7 @@ def _check_dtypes(
                 )
             wshape = list(weight.info.shape)
             if len(wshape) == 2:
-                want = [wshape[0], num_blocks(wshape[1])]
+                want = [wshape[0], scale_columns(wshape[1])]
                 if shape != want:
                     problems.append(
                         f"{name} has shape {shape}, expected {want} = [N, ceil(K/32)] for its "
@@ -548,12 +547,11 @@ def _check_dtypes(
                 f"must be one of {', '.join(sorted(FLOAT_DTYPES))}"
             )
     for name, quant_type in types.items():
-        if quant_type == QUANT_MXFP8 and name.endswith(".weight"):
-            if f"{name}_scale" not in types:
-                problems.append(
-                    f"{name} is {QUANT_MXFP8} but has no {name}_scale; without its scales the "
-                    "layer would compute garbage"
-                )
+        if quant_type == QUANT_MXFP8 and name.endswith(".weight") and f"{name}_scale" not in types:
+            problems.append(
+                f"{name} is {QUANT_MXFP8} but has no {name}_scale; without its scales the "
+                "layer would compute garbage"
+            )
     if problems:
         raise RepackInputError(
             f"{export.folder}: {len(problems)} tensor(s) do not match their quant type: "

@@ -15,6 +15,7 @@ finally to a bounded pread/pwrite loop on filesystems that support neither.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import math
 import os
@@ -207,14 +208,15 @@ def _parse_header(source: Path, raw: bytes, size: int) -> SafetensorsHeader:
         infos.append(TensorInfo(name, dtype, tuple(shape), offsets[0], offsets[1]))
 
     infos.sort(key=lambda t: (t.start, t.end))
+    for first, second in itertools.pairwise(infos):  # overlaps first: the more specific finding
+        if second.start < first.end:
+            raise bad(
+                f"tensors {first.name!r} (bytes {first.start}-{first.end}) and "
+                f"{second.name!r} (bytes {second.start}-{second.end}) overlap"
+            )
     expected = 0
     previous: TensorInfo | None = None
     for info in infos:
-        if info.start < expected:
-            raise bad(
-                f"tensors {previous.name!r} (bytes {previous.start}-{previous.end}) and "  # type: ignore[union-attr]
-                f"{info.name!r} (bytes {info.start}-{info.end}) overlap"
-            )
         if info.start > expected:
             after = f"after {previous.name!r}" if previous else "before the first tensor"
             raise bad(

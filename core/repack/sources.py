@@ -157,7 +157,8 @@ def _check_index(index_file: Path, tensors: dict[str, TensorSource]) -> None:
 def read_export(folder: Path) -> ExportFolder:
     """Weights headers and description of one export folder, validated (no tensor is read)."""
     if not folder.is_dir():
-        raise RepackInputError(f"msmodelslim export folder {folder} does not exist")
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise RepackInputError(f"msmodelslim export folder {folder} {state}")
     files, index = export_weight_files(folder)
     headers = [read_header(p) for p in files]
     tensors = _merge_headers(headers, folder)
@@ -198,7 +199,8 @@ class OriginalFolder:
 def read_original(folder: Path) -> OriginalFolder:
     """model_index.json, its components (all must exist) and the transformer configs."""
     if not folder.is_dir():
-        raise RepackInputError(f"original model folder {folder} does not exist")
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise RepackInputError(f"original model folder {folder} {state}")
     index_path = folder / MODEL_INDEX
     if not index_path.is_file():
         raise RepackInputError(

@@ -69,9 +69,9 @@ def find_stale(target: Path) -> list[Path]:
         return []
     found = []
     for candidate in sorted(parent.glob(_prefix(target) + "*")):
-        if candidate.is_dir() and not candidate.is_symlink() and _is_ours(candidate, target):
-            if _lock_is_free(candidate):
-                found.append(candidate)
+        ours = candidate.is_dir() and not candidate.is_symlink() and _is_ours(candidate, target)
+        if ours and _lock_is_free(candidate):
+            found.append(candidate)
     return found
 
 
@@ -114,8 +114,9 @@ class Staging:
     def commit(self, durable: bool = True) -> None:
         """Rename the staging folder to the target (an empty target folder is replaced)."""
         (self.path / MARKER).unlink()
-        if durable:
-            _fsync_dir(self.path)
+        if durable:  # the new entries of every folder, deepest first (file data is synced by the writer)
+            for root, _, _ in sorted(os.walk(self.path), key=lambda w: -len(Path(w[0]).parts)):
+                _fsync_dir(Path(root))
         os.replace(self.path, self.target)
         self._release()
         if durable:

@@ -26,6 +26,7 @@ from core.repack.safetensors_io import (
     find_byte,
     read_header,
 )
+from core.repack.scales import SCALE_NAN, scale_columns
 from core.repack.skeleton import expected_shapes
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -62,8 +63,6 @@ class TransformerCheck:
 
 
 def _scale_nan_position(fd: int, header: SafetensorsHeader, name: str) -> tuple[int, int] | None:
-    from core.mx.format import SCALE_NAN
-
     info = header.tensors[name]
     hit = find_byte(fd, header.absolute_offset(info), info.nbytes, SCALE_NAN)
     if hit is None:
@@ -83,8 +82,6 @@ def verify_transformer(
     [N, ceil(K/32)]; float tensors are float; the description names exactly the stored
     tensors; no scale byte is 0xFF.
     """
-    from core.mx.format import num_blocks  # core.mx imports torch: keep `import core.repack` light
-
     path = Path(folder)
     issues: list[str] = []
     try:
@@ -141,7 +138,7 @@ def verify_transformer(
             if weight is None or len(weight.shape) != 2:
                 issues.append(f"{name} has no 2-D weight")
                 continue
-            want = (weight.shape[0], num_blocks(weight.shape[1]))
+            want = (weight.shape[0], scale_columns(weight.shape[1]))
             if info.dtype != "U8" or info.shape != want:
                 issues.append(
                     f"{name} is {info.dtype} {list(info.shape)}, expected U8 {list(want)}"

@@ -12,29 +12,37 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 CUSTOM = "custom"
 
 
+def _key(width: int, height: int) -> str:
+    # Item data as text: Python tuples do not survive the round trip through QVariant.
+    return f"{width}x{height}"
+
+
 class FieldMessage(QLabel):
     """A line under a field: red for errors, amber for warnings, grey for notes; hidden if empty.
 
     A suggestion (the nearest valid value) shows as a link; clicking it emits ``use_suggestion``.
     """
 
-    use_suggestion = Signal(object)
+    use_suggestion = Signal(str, object)  # field name, suggested value
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.linkActivated.connect(lambda _: self.use_suggestion.emit(self._suggestion))
+        self.linkActivated.connect(lambda _: self.use_suggestion.emit(self.field, self._suggestion))
         self._suggestion: object = None
+        self.field = ""
         self.severity = ""
         self.plain = ""
         self.hide()
 
-    def show_message(self, text: str, severity: str = "error", suggestion: object = None) -> None:
+    def show_message(
+        self, text: str, severity: str = "error", suggestion: object = None, field: str = ""
+    ) -> None:
         from html import escape
 
-        self.plain, self.severity, self._suggestion = text, severity, suggestion
+        self.plain, self.severity, self._suggestion, self.field = text, severity, suggestion, field
         self.setObjectName({"error": "fieldError", "warning": "fieldWarning"}.get(severity, "fieldNote"))
         self.style().unpolish(self)
         self.style().polish(self)
@@ -95,10 +103,10 @@ class SizePicker(QWidget):
         self._updating = True
         self.combo.clear()
         if demo_size is not None:
-            self.combo.addItem(f"{demo_size[0]} × {demo_size[1]}  (demo)", demo_size)
+            self.combo.addItem(f"{demo_size[0]} × {demo_size[1]}  (demo)", _key(*demo_size))
         for w, h in sizes:
             kind = "landscape" if w > h else "portrait" if h > w else "square"
-            self.combo.addItem(f"{w} × {h}  ({kind})", (w, h))
+            self.combo.addItem(f"{w} × {h}  ({kind})", _key(w, h))
         self.combo.addItem("Custom…", CUSTOM)
         for spin in (self.width_spin, self.height_spin):
             spin.setSingleStep(multiple)
@@ -114,7 +122,7 @@ class SizePicker(QWidget):
     def set_size(self, width: int, height: int) -> None:
         """Select the listed size, or Custom with these values (not snapped: validation flags it)."""
         self._updating = True
-        index = self.combo.findData((width, height))
+        index = self.combo.findData(_key(width, height))
         self.combo.setCurrentIndex(index if index >= 0 else self.combo.count() - 1)
         self.width_spin.setValue(width)
         self.height_spin.setValue(height)
@@ -132,9 +140,10 @@ class SizePicker(QWidget):
             return
         data = self.combo.currentData()
         if data != CUSTOM and data is not None:
+            width, height = (int(v) for v in data.split("x"))
             self._updating = True
-            self.width_spin.setValue(data[0])
-            self.height_spin.setValue(data[1])
+            self.width_spin.setValue(width)
+            self.height_spin.setValue(height)
             self._updating = False
         self._show_spins()
         self.changed.emit()

@@ -16,7 +16,7 @@ from core.atomicio import atomic_write_json, read_json_or_quarantine
 
 STATE_VERSION = 1
 MAX_MODELS = 50  # oldest entries are dropped beyond this
-_DROP = ("output", "model", "kind", "schema", "preset")
+_DROP = ("output", "model", "kind", "schema")
 
 
 class FormState:

@@ -191,8 +191,8 @@ class GenerateForm(QWidget):
         self.frames.valueChanged.connect(self._update_duration)
         self.fps.valueChanged.connect(self._update_duration)
         self.size.snapped.connect(lambda text: self.messages["width"].show_message(text, "note"))
-        for name, message in self.messages.items():
-            message.use_suggestion.connect(lambda value, n=name: self._use_suggestion(n, value))
+        for message in set(self.messages.values()):
+            message.use_suggestion.connect(self._use_suggestion)
         self.set_family("t2v-a14b", demo=False)
 
     # ---- layout ------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class GenerateForm(QWidget):
     # ---- seed ---------------------------------------------------------------------------------
     def show_last_seed(self, seed: int | None) -> None:
         self._last_seed = seed
-        self.last_seed.setText("" if seed is None else f"Last run used seed {seed}")
+        self.last_seed.setText("" if seed is None else f"Seed used: {seed}")
         self.reuse_seed.setVisible(seed is not None)
 
     def _reuse_last_seed(self) -> None:
@@ -494,7 +494,7 @@ class GenerateForm(QWidget):
         for message in set(self.messages.values()):
             issue = by_message.get(message)
             if issue is not None:
-                message.show_message(issue.message, issue.severity, issue.suggestion)
+                message.show_message(issue.message, issue.severity, issue.suggestion, issue.field)
             elif message.severity != "note":
                 message.clear_message()
 

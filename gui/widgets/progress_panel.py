@@ -7,6 +7,7 @@ processEvents (apps.md: napari's re-entrant progress bar is the habit to avoid).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
@@ -287,7 +288,7 @@ class ProgressPanel(QWidget):
                 )
         memory = event.memory or {}
         peak = memory.get("peak")
-        peak_text = f", peak ≈ {peak / 2**30:.1f} GiB" if isinstance(peak, int) and peak else ""
+        peak_text = f", peak ≈ {_bytes_text(peak)}" if isinstance(peak, int) and peak else ""
         offload = "" if event.offload in ("none", "", None) else f", offload: {event.offload}"
         self.status_label.setText(
             f"{event.width}×{event.height}, {event.frames} frames @ {event.fps} fps on "
@@ -338,7 +339,8 @@ class ProgressPanel(QWidget):
         self.overall_bar.setFormat("100%")
         total = event.timings.get("total") if isinstance(event.timings, dict) else None
         took = f" in {total:.1f} s" if isinstance(total, (int, float)) else ""
-        self.status_label.setText(f"Done{took}: {event.video}")
+        self.status_label.setText(f"Done{took}: {Path(event.video).name}")
+        self.status_label.setToolTip(event.video)
 
     def _on_failed(self, event: Any) -> None:
         self.fail(event.message, getattr(event, "stage", None))
@@ -362,6 +364,12 @@ class ProgressPanel(QWidget):
         self.eta_label.setText("")
         self._stop(CANCELLED)
         self.status_label.setText("Cancelled" + (f": {reason}" if reason else "") + ". Nothing was written.")
+
+
+def _bytes_text(count: int) -> str:
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GiB"
+    return f"{max(1, round(count / 2**20))} MiB"
 
 
 def _rate_text(it_per_s: float) -> str:

@@ -47,6 +47,7 @@ from core.models.catalog import FAMILIES, get_family
 from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
 from gui.engine import JobError, PreviewFrame, probe_devices
+from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.form_state import FormState
 from gui.widgets.generate_form import GenerateForm, ModelChoice
 from gui.widgets.image_view import ImageView
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_DIR_KEY = "generate/output_dir"
 NO_PRESET = "— none —"
+PROBE_DELAY_MS = 300
 
 
 def output_dir_setting() -> Path:
@@ -112,6 +114,22 @@ def _choice_for(name: str, path: Path, family: str | None, layout: str | None) -
     return ModelChoice(name, model, family, demo=demo, path=folder)
 
 
+_FIELD_NAMES = {
+    "width": "size",
+    "height": "size",
+    "negative_prompt": "negative prompt",
+    "guidance_high": "guidance",
+    "guidance_low": "guidance",
+    "boundary": "expert switch",
+}
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) < 1e-9
+    return a == b
+
+
 class GenerateWorkspace(QWidget):
     """The Generate tab (see the module docstring)."""
 
@@ -161,9 +179,11 @@ class GenerateWorkspace(QWidget):
         self.manage_models = QPushButton("Models…")
         self.manage_models.setToolTip("Add, inspect or repack models")
         self.manage_models.clicked.connect(lambda: self.bus.show_workspace.emit("Models"))
-        self.model_info = QLabel("")
+        self.model_info = ElidedLabel()
         self.model_info.setObjectName("hint")
-        self.model_info.setWordWrap(True)
+        self.demo_note = QLabel(f"{DEMO_NOTE}: videos from it are noise")
+        self.demo_note.setObjectName("demoNote")
+        self.demo_note.hide()
         self.banner = QFrame()
         self.banner.setObjectName("bannerFrame")
         banner_text = QLabel(
@@ -189,9 +209,10 @@ class GenerateWorkspace(QWidget):
 
         self.preset_combo = QComboBox()
         self.preset_combo.activated.connect(self._preset_chosen)
-        self.preset_info = QLabel("")
+        self.preset_info = ElidedLabel()
         self.preset_info.setObjectName("hint")
-        self.preset_info.setWordWrap(True)
+        self.preset_changed = ElidedLabel()
+        self.preset_changed.setObjectName("hint")
 
         model_group = QGroupBox("Model")
         mg = QVBoxLayout(model_group)
@@ -200,6 +221,7 @@ class GenerateWorkspace(QWidget):
         row.addWidget(self.manage_models)
         mg.addLayout(row)
         mg.addWidget(self.model_info)
+        mg.addWidget(self.demo_note)
         mg.addWidget(self.banner)
         preset_row = QHBoxLayout()
         preset_label = QLabel("Preset")
@@ -207,6 +229,7 @@ class GenerateWorkspace(QWidget):
         preset_row.addWidget(self.preset_combo, 1)
         mg.addLayout(preset_row)
         mg.addWidget(self.preset_info)
+        mg.addWidget(self.preset_changed)
 
         self.form = GenerateForm()
         column = QWidget()
@@ -235,9 +258,8 @@ class GenerateWorkspace(QWidget):
         self.reason = QLabel("")
         self.reason.setObjectName("fieldError")
         self.reason.setWordWrap(True)
-        self.output_label = QLabel("")
+        self.output_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
         self.output_label.setObjectName("hint")
-        self.output_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.output_change = QPushButton("Change…")
         self.output_change.setToolTip("Choose the folder new videos are saved in")
         self.output_change.clicked.connect(self.choose_output_dir)
@@ -260,7 +282,10 @@ class GenerateWorkspace(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(scroll, 1)
         left_layout.addWidget(run_bar)
-        left.setMinimumWidth(400)
+        # Never narrower than the form needs: the scroll area only scrolls vertically.
+        scrollbar = scroll.verticalScrollBar().sizeHint().width()
+        left_width = column.minimumSizeHint().width() + scrollbar + 4
+        left.setMinimumWidth(left_width)
 
         # viewer: live preview during a run, the player afterwards
         self.preview = ImageView("The live preview appears here during a run.")
@@ -270,9 +295,8 @@ class GenerateWorkspace(QWidget):
         self.viewer.addWidget(self.player)
         self.viewer_title = QLabel("Preview")
         self.viewer_title.setObjectName("sectionTitle")
-        self.result_info = QLabel("")
+        self.result_info = ElidedLabel()
         self.result_info.setObjectName("hint")
-        self.result_info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.open_folder = QPushButton("Open folder")
         self.open_folder.setEnabled(False)
         self.open_folder.clicked.connect(self._open_result_folder)
@@ -301,7 +325,7 @@ class GenerateWorkspace(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([440, 840])
+        self.splitter.setSizes([max(460, left_width), 1280 - max(460, left_width)])
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -316,8 +340,9 @@ class GenerateWorkspace(QWidget):
         super().showEvent(event)
         if not self._probed:
             self._probed = True
-            # After the window is up: the probe imports torch (on the engine thread).
-            QTimer.singleShot(0, self._probe_devices)
+            # After the window is up and painted: the probe imports torch on the engine
+            # thread, which would compete with the first paint for the GIL.
+            QTimer.singleShot(PROBE_DELAY_MS, self._probe_devices)
 
     def _probe_devices(self) -> None:
         self.bus.engine.submit(
@@ -361,12 +386,17 @@ class GenerateWorkspace(QWidget):
     def _model_selected(self, index: int) -> None:
         previous = self._current
         if previous is not None and previous.family is not None:
-            self.state.remember(previous.model, self.form.values())
+            self.state.remember(previous.model, self._snapshot())
         choice = self.choices[index] if 0 <= index < len(self.choices) else None
         self._current = choice
         self.form.clear_notes()
+        self.form.setEnabled(choice is not None and choice.family is not None)
+        self.demo_note.setVisible(choice is not None and choice.demo)
         if choice is None or choice.family is None:
-            self.model_info.setText(choice.problem if choice else "")
+            if previous is None or previous.family is None:  # show sensible values, greyed out
+                self.form.set_family("t2v-a14b", demo=True)
+                self.form.set_values(defaults_for("t2v-a14b", demo=True).to_dict())
+            self.model_info.set_full_text(choice.problem if choice else "")
             self.model_info.setObjectName("fieldError" if choice else "hint")
             self._repolish(self.model_info)
             self._reload_presets()
@@ -375,10 +405,8 @@ class GenerateWorkspace(QWidget):
         fam = get_family(choice.family)
         self.form.set_family(fam.key, choice.demo)
         experts = "two experts (high-noise → low-noise)" if fam.experts == 2 else "one expert"
-        info = f"{fam.name} · {experts} · {fam.fps} fps"
-        if choice.demo:
-            info += f" · <span style='color:#b7791f'>{DEMO_NOTE}</span>"
-        self.model_info.setText(info)
+        self.model_info.set_full_text(f"{fam.name} · {experts} · {fam.fps} fps",
+                                      tooltip=choice.path)
         self.model_info.setObjectName("hint")
         self._repolish(self.model_info)
         remembered = self.state.get(choice.model)
@@ -388,6 +416,10 @@ class GenerateWorkspace(QWidget):
                              ("Demo" if choice.demo else "Official"))
         self.panel.reset(fam.experts)
         self.validate_now()
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The form's values plus the chosen preset (what is remembered per model)."""
+        return {**self.form.values(), "preset": self.preset_combo.currentData()}
 
     def select_model(self, model: str) -> bool:
         """Select the picker entry whose request value or folder is ``model``."""
@@ -447,7 +479,8 @@ class GenerateWorkspace(QWidget):
         current = select if select is not None else self.preset_combo.currentText()
         self.preset_combo.clear()
         self.preset_combo.addItem(NO_PRESET, None)
-        self.preset_info.setText("")
+        self.preset_info.set_full_text("")
+        self.preset_changed.set_full_text("")
         choice = self._current
         if choice is None or choice.family is None:
             return
@@ -465,15 +498,28 @@ class GenerateWorkspace(QWidget):
         self._show_preset_info()
 
     def _show_preset_info(self) -> None:
+        """The preset's description, and which fields now differ from it."""
         name = self.preset_combo.currentData()
         choice = self._current
         if not name or choice is None or choice.family is None:
-            self.preset_info.setText("")
+            self.preset_info.set_full_text("")
+            self.preset_changed.set_full_text("")
             return
         try:
-            self.preset_info.setText(self._preset_store().find(choice.family, name).description)
+            preset = self._preset_store().find(choice.family, name)
         except KeyError:
-            self.preset_info.setText("")
+            self.preset_info.set_full_text("")
+            self.preset_changed.set_full_text("")
+            return
+        values = self.form.values()
+        changed = sorted(
+            {_FIELD_NAMES.get(k, k) for k, v in preset.values.items()
+             if k in values and not _same_value(values[k], v)}
+        )
+        self.preset_info.set_full_text(preset.description)
+        self.preset_changed.set_full_text(
+            f"Changed here: {', '.join(changed)}" if changed else ""
+        )
 
     def _preset_chosen(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
@@ -536,8 +582,7 @@ class GenerateWorkspace(QWidget):
 
     def _show_output_dir(self) -> None:
         folder = self.output_dir()
-        self.output_label.setText(f"Saving to {folder}")
-        self.output_label.setToolTip(str(folder))
+        self.output_label.set_full_text(f"Saving to {folder}", tooltip=str(folder))
 
     # ---- validation --------------------------------------------------------------------------
     def build_request(self) -> GenerationRequest:
@@ -577,10 +622,11 @@ class GenerateWorkspace(QWidget):
         issues = [i for i in issues if i.field != "output" or i.severity == "error"]
         self.issues = issues
         self.form.show_issues(issues)
+        self._show_preset_info()
         blocking = errors(issues)
         model_issue = next((i for i in blocking if i.field == "model"), None)
         if model_issue is not None:
-            self.model_info.setText(model_issue.message)
+            self.model_info.set_full_text(model_issue.message)
         if blocking:
             first = blocking[0]
             more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
@@ -622,7 +668,7 @@ class GenerateWorkspace(QWidget):
         self.player.stop()
         self.viewer.setCurrentWidget(self.preview)
         self.viewer_title.setText("Live preview")
-        self.result_info.setText("")
+        self.result_info.set_full_text("")
         self.show_preview.setChecked(False)
         self.show_preview.setEnabled(False)
         self.open_folder.setEnabled(False)
@@ -708,11 +754,11 @@ class GenerateWorkspace(QWidget):
         self.viewer_title.setText("Result")
         total = done.timings.get("total") if isinstance(done.timings, dict) else None
         took = f" · {total:.1f} s" if isinstance(total, (int, float)) else ""
-        self.result_info.setText(
-            f"{Path(done.video).name} · {done.width}×{done.height}, {done.frames} frames, "
-            f"{done.duration_seconds:.2f} s · seed {done.seed}{took}"
+        self.result_info.set_full_text(
+            f"{done.width}×{done.height} · {done.frames} frames ({done.duration_seconds:.2f} s)"
+            f" · seed {done.seed}{took}",
+            tooltip=done.video,
         )
-        self.result_info.setToolTip(done.video)
         self.form.show_last_seed(done.seed)
         self.open_folder.setEnabled(True)
         self.show_preview.setEnabled(self.preview.image() is not None)
@@ -724,8 +770,7 @@ class GenerateWorkspace(QWidget):
         self.player.load(path)
         self.viewer.setCurrentWidget(self.player)
         self.viewer_title.setText("Result")
-        self.result_info.setText(Path(path).name)
-        self.result_info.setToolTip(path)
+        self.result_info.set_full_text(Path(path).name, tooltip=path)
         self.bus.show_workspace.emit(self.TITLE)
 
     def _toggle_last_preview(self, shown: bool) -> None:
@@ -753,7 +798,7 @@ class GenerateWorkspace(QWidget):
     def save_state(self) -> None:
         """Remember the current model's settings (the main window calls this on close)."""
         if self._current is not None and self._current.family is not None:
-            self.state.remember(self._current.model, self.form.values())
+            self.state.remember(self._current.model, self._snapshot())
 
     @staticmethod
     def _repolish(widget: QWidget) -> None:

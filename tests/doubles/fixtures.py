@@ -1,6 +1,6 @@
 """pytest fixtures for the test doubles. Import the fixture into a test module or conftest:
 
-    from tests.doubles.fixtures import fake_torch_npu  # noqa: F401
+from tests.doubles.fixtures import fake_torch_npu  # noqa: F401
 """
 
 from __future__ import annotations

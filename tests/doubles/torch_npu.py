@@ -141,18 +141,20 @@ def npu_dynamic_mx_quant(
         or dst_type in (torch.float8_e4m3fn, torch.float8_e5m2),
         f"unsupported dst_type {dst_type!r}",
     )
-    fp8 = not (dst_type == float4_e1m2fn_x2)
+    fp8 = dst_type != float4_e1m2fn_x2
     _require(
         isinstance(block_size, int) and 0 < block_size <= 1024 and block_size % 32 == 0,
         f"block_size must be a multiple of 32 in (0, 1024], got {block_size!r}",
     )
     if fp8:
-        _require(round_mode == "rint", f"FP8 dst_type only accepts round_mode='rint', got {round_mode!r}")
-        _require(scale_alg in (0, 1), f"FP8 scale_alg must be 0 (OCP) or 1 (cuBLAS), got {scale_alg!r}")
+        _require(
+            round_mode == "rint", f"FP8 dst_type only accepts round_mode='rint', got {round_mode!r}"
+        )
+        _require(
+            scale_alg in (0, 1), f"FP8 scale_alg must be 0 (OCP) or 1 (cuBLAS), got {scale_alg!r}"
+        )
         _require(dst_type_max == 0.0, "dst_type_max applies to FP4 destinations only")
-    _require(
-        max_low_bound == 0.0 or scale_alg == 1, "max_low_bound is only valid with scale_alg=1"
-    )
+    _require(max_low_bound == 0.0 or scale_alg == 1, "max_low_bound is only valid with scale_alg=1")
     if input.dtype == torch.float32:
         _require(block_size == 32, "float32 input needs block_size 32")
         _require(input.shape[axis] >= 32, "float32 input needs an axis length of at least 32")
@@ -253,7 +255,10 @@ def npu_quant_matmul(
         _require(2 <= t.dim() <= 6, f"{name} must have 2 to 6 dims, got {t.dim()}")
         if t.dtype == torch.float8_e5m2:
             raise NotImplementedError("the test double implements float8_e4m3fn operands only")
-        _require(t.dtype == torch.float8_e4m3fn, f"{name} must be float8_e4m3fn in MX mode, got {t.dtype}")
+        _require(
+            t.dtype == torch.float8_e4m3fn,
+            f"{name} must be float8_e4m3fn in MX mode, got {t.dtype}",
+        )
     if x1.dim() != 2 or x2.dim() != 2:
         raise NotImplementedError("the test double implements 2-D x1 and x2 only")
     _require(
@@ -268,7 +273,10 @@ def npu_quant_matmul(
         output_dtype in (torch.float16, torch.bfloat16, torch.float32),
         f"output_dtype must be float16, bfloat16 or float32, got {output_dtype!r}",
     )
-    _require(scale_dtype == float8_e8m0fnu, f"scale_dtype must be torch_npu.float8_e8m0fnu, got {scale_dtype!r}")
+    _require(
+        scale_dtype == float8_e8m0fnu,
+        f"scale_dtype must be torch_npu.float8_e8m0fnu, got {scale_dtype!r}",
+    )
     _require(pertoken_scale is not None, "MX mode needs pertoken_scale (the x1 block scales)")
     _require(
         pertoken_scale_dtype == float8_e8m0fnu,
@@ -318,7 +326,9 @@ def npu_quant_matmul(
     devices = {t.device for t in (x1, x2, scale, pertoken_scale) if t is not None}
     if bias is not None:
         devices.add(bias.device)
-    _require(len(devices) == 1, f"all operands must be on one device, got {sorted(map(str, devices))}")
+    _require(
+        len(devices) == 1, f"all operands must be on one device, got {sorted(map(str, devices))}"
+    )
 
     try:
         x_scale = pairs_to_scale(pertoken_scale, k)

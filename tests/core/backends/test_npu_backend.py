@@ -42,7 +42,9 @@ def test_broken_torch_npu_import_is_reported(
     monkeypatch.delitem(sys.modules, "torch_npu", raising=False)
     ok, why = get_backend("npu").available("npu")
     assert not ok
-    assert why == "torch_npu failed to import: ImportError: libhccl.so: cannot open shared object file"
+    assert (
+        why == "torch_npu failed to import: ImportError: libhccl.so: cannot open shared object file"
+    )
 
 
 def test_torch_npu_without_mx_ops(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,13 +159,21 @@ def test_empty_batch_and_unprepared_layer(fake_torch_npu: ModuleType) -> None:
     assert fake_torch_npu.calls == []
 
 
-def test_no_torch_npu_import_at_module_import_time() -> None:
-    """Importing the backends (and core.mx) must never import torch_npu."""
+def test_no_torch_npu_import_at_module_import_time(tmp_path: Path) -> None:
+    """Importing core.mx, the backends and the doctor must never import torch_npu (installed
+    without CANN it breaks torch). A torch_npu that explodes on import is put on the path."""
+    import os
     import subprocess
 
-    code = (
-        "import sys, core.mx, core.backends, core.backends.npu, core.doctor\n"
-        "assert 'torch_npu' not in sys.modules, 'torch_npu imported'\n"
-    )
+    (tmp_path / "torch_npu.py").write_text("raise SystemExit('torch_npu was imported')\n")
     root = Path(__file__).resolve().parents[3]
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+    code = (
+        "import sys, core.mx, core.backends, core.backends.npu, core.doctor, core.commands.doctor\n"
+        "assert 'torch_npu' not in sys.modules\n"
+        "print('clean')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{root}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr

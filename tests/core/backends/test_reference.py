@@ -22,9 +22,7 @@ def qdq(x: torch.Tensor, rule: str = "floor") -> torch.Tensor:
 
 @pytest.mark.parametrize("rule", ["floor", "rceil"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-def test_w8a8_is_the_exact_product_of_the_quantized_operands(
-    dtype: torch.dtype, rule: str
-) -> None:
+def test_w8a8_is_the_exact_product_of_the_quantized_operands(dtype: torch.dtype, rule: str) -> None:
     layer = make_layer(48, 200, bias=torch.float32, rule=rule)
     x = make_input((5, 200), dtype)
     y = prepared(layer, rule=rule).linear(x, layer)

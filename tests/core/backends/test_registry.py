@@ -18,7 +18,9 @@ from core.backends import (
     unregister_backend,
 )
 
-NO_NPU = "npu: torch_npu is not installed (pip install 'wan-studio[npu]' on an Ascend 950 with CANN)"
+NO_NPU = (
+    "npu: torch_npu is not installed (pip install 'wan-studio[npu]' on an Ascend 950 with CANN)"
+)
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def test_get_backend_builds_with_options() -> None:
     assert isinstance(backend, ReferenceBackend)
     assert backend.rule.value == "rceil" and backend.activations == "unquantized"
     assert isinstance(get_backend("npu"), NpuBackend)
-    with pytest.raises(ValueError, match="unknown MXFP8 backend 'cuda'; available names: npu, reference"):
+    with pytest.raises(
+        ValueError, match="unknown MXFP8 backend 'cuda'; available names: npu, reference"
+    ):
         get_backend("cuda")
     with pytest.raises(ValueError, match="does not accept options"):
         get_backend("npu", activations="unquantized")
@@ -71,7 +75,9 @@ def test_explicit_preference(no_torch_npu: None) -> None:
     backend, rejected = select_backend("cpu", "reference", options={"reference": {"rule": "rceil"}})
     assert backend.name == "reference" and backend.rule.value == "rceil"
     assert rejected == ["npu: not requested (preference 'reference')"]
-    with pytest.raises(BackendUnavailable, match="MXFP8 backend 'npu' is not available on cpu") as info:
+    with pytest.raises(
+        BackendUnavailable, match="MXFP8 backend 'npu' is not available on cpu"
+    ) as info:
         select_backend("cpu", "npu")
     assert info.value.reasons == [NO_NPU, "reference: not requested (preference 'npu')"]
     with pytest.raises(ValueError, match="use 'auto' or one of npu, reference"):

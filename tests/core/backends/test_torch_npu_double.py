@@ -50,9 +50,7 @@ def test_canonical_calls_are_accepted_and_computed_with_reference_numerics() -> 
     assert sx.shape == (M, 2, 2) and sx.dtype == torch.uint8
     assert torch.equal(sx, scale_to_pairs(ref_s))
     out = npu.npu_quant_matmul(*ops["args"], **ops["kwargs"])
-    expected = mx_matmul(
-        ref_q, ref_s, ops["qw"], ops["sw"], ops["kwargs"]["bias"], torch.bfloat16
-    )
+    expected = mx_matmul(ref_q, ref_s, ops["qw"], ops["sw"], ops["kwargs"]["bias"], torch.bfloat16)
     assert out.dtype == torch.bfloat16 and torch.equal(out, expected)
 
 
@@ -144,7 +142,9 @@ MATMUL_VIOLATIONS: dict[str, tuple[Callable[[dict], dict], str]] = {
         "same transpose state",
     ),
     "canonical 3-D scale for another K": (
-        lambda o: {"scale": lambda a: scale_to_pairs(torch.zeros(N, 5, dtype=torch.uint8)).transpose(0, 1)},
+        lambda o: {
+            "scale": lambda a: scale_to_pairs(torch.zeros(N, 5, dtype=torch.uint8)).transpose(0, 1)
+        },
         r"scale must be \[ceil\(K/64\), N, 2\]",
     ),
     "pertoken scale shape": (

@@ -87,7 +87,11 @@ def decode_e4m3(code: int) -> float:
 
 
 def quantize_row(row: list[float], rule: str) -> tuple[list[int], list[int]]:
-    """One row of K values -> (codes, scale bytes) following mxfp8.md §2-§4 (NPU behaviour)."""
+    """One row of K values -> (codes, scale bytes) following mxfp8.md §2-§4 (NPU behaviour).
+
+    Byte 0 under FLOOR gives signed zeros (the kernel forces the reciprocal to 0); under RCEIL
+    the kernel keeps the reciprocal 2**127 unless amax is 0 (ops-nn ComputeScaleCublas).
+    """
     codes: list[int] = []
     scales: list[int] = []
     for start in range(0, len(row), BLOCK):
@@ -97,7 +101,7 @@ def quantize_row(row: list[float], rule: str) -> tuple[list[int], list[int]]:
         for v in block:
             if byte == 0xFF:
                 codes.append(0x7F)
-            elif byte == 0:
+            elif byte == 0 and rule == "floor":  # NPU FLOOR: reciprocal forced to 0
                 codes.append(0x80 if math.copysign(1.0, v) < 0 else 0x00)
             else:
                 y = v * 2.0 ** (127 - byte)

@@ -170,3 +170,18 @@ def test_v5_k80_layout() -> None:
     pairs = scale_to_pairs(scale)
     assert pairs.tolist() == [[[123, 124], [125, 0]], [[125, 126], [126, 0]]]
     assert torch.equal(pairs_to_scale(pairs, 80), scale)
+
+
+def test_rceil_byte_zero_keeps_real_codes() -> None:
+    """Under RCEIL the Ascend kernel zeroes the reciprocal only for amax == 0 (ops-nn
+    ComputeScaleCublas), so a tiny block gets byte 0 and codes from x * 2**127."""
+    tiny = torch.full((32,), 2.0**-120, dtype=torch.bfloat16)
+    tiny[3] = -(2.0**-121)
+    data, scale = quantize_mx(tiny, "rceil")
+    assert scale.tolist() == [0]
+    assert codes(data)[:4] == [0x70, 0x70, 0x70, 0xE8]  # 2**7 = 128 -> 0x70; -64 -> 0xE8
+    assert dequantize_mx(data, scale)[0].item() == 2.0**-120
+    zeros = torch.zeros(32, dtype=torch.bfloat16)
+    zeros[1] = -0.0
+    data, scale = quantize_mx(zeros, "rceil")
+    assert scale.tolist() == [0] and codes(data)[:3] == [0x00, 0x80, 0x00]

@@ -34,7 +34,9 @@ def _sample() -> dict[str, torch.Tensor]:
         "f16": torch.randn(9, generator=g).half(),
         "fp8": codes.view(torch.float8_e4m3fn),
         "scale": torch.randint(0, 255, (7, 2), dtype=torch.uint8, generator=g),
-        "e8m0": torch.randint(0, 255, (4,), dtype=torch.uint8, generator=g).view(torch.float8_e8m0fnu),
+        "e8m0": torch.randint(0, 255, (4,), dtype=torch.uint8, generator=g).view(
+            torch.float8_e8m0fnu
+        ),
         "mask": torch.rand(6, generator=g) > 0.5,
         "ids": torch.arange(-3, 3, dtype=torch.int64),
         "scalar": torch.tensor(1.5),
@@ -45,7 +47,11 @@ def _sample() -> dict[str, torch.Tensor]:
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     if a.dtype != b.dtype or a.shape != b.shape:
         return False
-    return torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)) if a.numel() else True
+    return (
+        torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
+        if a.numel()
+        else True
+    )
 
 
 def test_reader_matches_the_library_for_every_dtype(tmp_path: Path) -> None:
@@ -92,9 +98,10 @@ def test_writer_refuses_wrong_or_missing_tensors(tmp_path: Path) -> None:
         with pytest.raises(CheckpointError, match="already written"):
             writer.write("a", torch.zeros(2, 2))
         writer.write("b", torch.zeros(3, dtype=torch.uint8))
-    with pytest.raises(CheckpointError, match="never written"), SafetensorsWriter(
-        tmp_path / "y.safetensors", specs
-    ) as writer:
+    with (
+        pytest.raises(CheckpointError, match="never written"),
+        SafetensorsWriter(tmp_path / "y.safetensors", specs) as writer,
+    ):
         writer.write("a", torch.zeros(2, 2))
 
 
@@ -143,8 +150,16 @@ def test_truncated_file_is_reported(tmp_path: Path) -> None:
     [
         (b"not json at all!", b"", "corrupt safetensors header"),
         (json.dumps([1, 2]).encode(), b"", "not a JSON object"),
-        (json.dumps({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}).encode(), b"\0" * 4, "needs 8 bytes"),
-        (json.dumps({"a": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 1]}}).encode(), b"\0", "dtype 'Q9'"),
+        (
+            json.dumps({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}).encode(),
+            b"\0" * 4,
+            "needs 8 bytes",
+        ),
+        (
+            json.dumps({"a": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 1]}}).encode(),
+            b"\0",
+            "dtype 'Q9'",
+        ),
         (
             json.dumps(
                 {
@@ -155,8 +170,16 @@ def test_truncated_file_is_reported(tmp_path: Path) -> None:
             b"\0" * 6,
             "overlapping",
         ),
-        (json.dumps({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}).encode(), b"\0" * 9, "after its last tensor"),
-        (json.dumps({"a": {"dtype": "U8", "shape": [-1], "data_offsets": [0, 4]}}).encode(), b"\0" * 4, "invalid shape"),
+        (
+            json.dumps({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}}).encode(),
+            b"\0" * 9,
+            "after its last tensor",
+        ),
+        (
+            json.dumps({"a": {"dtype": "U8", "shape": [-1], "data_offsets": [0, 4]}}).encode(),
+            b"\0" * 4,
+            "invalid shape",
+        ),
     ],
 )
 def test_corrupt_headers(tmp_path: Path, header: bytes, extra: bytes, message: str) -> None:
@@ -166,7 +189,9 @@ def test_corrupt_headers(tmp_path: Path, header: bytes, extra: bytes, message: s
         read_header(path)
 
 
-@pytest.mark.parametrize("name", ["diffusion_pytorch_model.bin", "model.pt", "weights.ckpt", "x.pth"])
+@pytest.mark.parametrize(
+    "name", ["diffusion_pytorch_model.bin", "model.pt", "weights.ckpt", "x.pth"]
+)
 def test_pickle_only_weights_are_refused_without_unpickling(
     tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -182,17 +207,33 @@ def test_pickle_only_weights_are_refused_without_unpickling(
 
 def test_missing_weights_and_bad_indexes(tmp_path: Path) -> None:
     (tmp_path / "other.safetensors").write_bytes(b"")
-    with pytest.raises(CheckpointError, match=r"no diffusion_pytorch_model\.safetensors .*other\.safetensors"):
+    with pytest.raises(
+        CheckpointError, match=r"no diffusion_pytorch_model\.safetensors .*other\.safetensors"
+    ):
         find_weight_files(tmp_path)
     index = tmp_path / "diffusion_pytorch_model.safetensors.index.json"
     index.write_text(json.dumps({"weight_map": {"a": "shard-1.safetensors"}}))
-    with pytest.raises(CheckpointError, match="lists shard shard-1.safetensors, which is missing"):
+    with pytest.raises(
+        CheckpointError, match=r"lists shard shard-1\.safetensors, which is missing"
+    ):
         open_checkpoint(tmp_path)
     _write(tmp_path / "shard-1.safetensors", {"a": torch.ones(1), "b": torch.ones(1)})
     with pytest.raises(CorruptCheckpoint, match="does not list 1 tensor"):
         open_checkpoint(tmp_path)
-    index.write_text(json.dumps({"weight_map": {"a": "shard-1.safetensors", "b": "shard-1.safetensors", "c": "shard-1.safetensors"}}))
-    with pytest.raises(CorruptCheckpoint, match="places c in shard-1.safetensors, but no shard holds it"):
+    index.write_text(
+        json.dumps(
+            {
+                "weight_map": {
+                    "a": "shard-1.safetensors",
+                    "b": "shard-1.safetensors",
+                    "c": "shard-1.safetensors",
+                }
+            }
+        )
+    )
+    with pytest.raises(
+        CorruptCheckpoint, match=r"places c in shard-1\.safetensors, but no shard holds it"
+    ):
         open_checkpoint(tmp_path)
     index.write_text(json.dumps({"weight_map": {"a": "../escape.safetensors"}}))
     with pytest.raises(CorruptCheckpoint, match="invalid shard file"):

@@ -121,7 +121,11 @@ def test_unsupported_type_names_type_and_first_layers(quant_type: str) -> None:
     assert err.layers == ["blocks.1.attn2.to_v", "blocks.2.attn2.to_v", "blocks.3.attn2.to_v"]
     assert err.count == 10
     text = str(err)
-    assert quant_type in text and "blocks.1.attn2.to_v" in text and "10 entries" in text
+    assert (
+        quant_type in text
+        and "blocks.1.attn2.to_v" in text
+        and "and 2 more layer(s); 10 entries" in text
+    )
     assert "export/quant_model_description.json" in text and "w8a8f8" in text
 
 
@@ -138,7 +142,10 @@ def test_smooth_quant_wrappers_are_refused() -> None:
         ({"blocks.0.attn1.to_q.weight": 3}, "quant type string"),
         ({"": "FLOAT"}, "empty"),
         (
-            {"blocks.0.attn1.to_q.weight": "FLOAT", "blocks.0.attn1.to_q.weight_scale": "W8A8_MXFP8"},
+            {
+                "blocks.0.attn1.to_q.weight": "FLOAT",
+                "blocks.0.attn1.to_q.weight_scale": "W8A8_MXFP8",
+            },
             "weight_scale belongs",
         ),
         ({"blocks.0.attn1.to_q.bias": "W8A8_MXFP8"}, "only a layer's weight"),
@@ -160,7 +167,9 @@ def test_model_quant_type_is_informational() -> None:
 def test_load_description_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "quant_model_description.json"
     bad.write_text('{"a": "FLOAT",\n  "b": }', "utf-8")
-    with pytest.raises(DescriptionError, match=r"quant_model_description\.json is not valid JSON \(line 2"):
+    with pytest.raises(
+        DescriptionError, match=r"quant_model_description\.json is not valid JSON \(line 2"
+    ):
         load_description(bad)
     bad.write_bytes(b'{"a": "\xff"}')
     with pytest.raises(DescriptionError, match="not UTF-8"):

@@ -74,7 +74,10 @@ def test_layout_and_description_order(exports) -> None:
 
 def test_quantized_tensors_are_floor_mxfp8_of_the_demo_weights(exports, demo_t2v: Path) -> None:
     export = exports("t2v-a14b", "single")
-    for component, sub in (("transformer", "high_noise_model"), ("transformer_2", "low_noise_model")):
+    for component, sub in (
+        ("transformer", "high_noise_model"),
+        ("transformer_2", "low_noise_model"),
+    ):
         original = load_file(str(demo_t2v / component / "diffusion_pytorch_model.safetensors"))
         state = load_file(str(export / sub / SINGLE_WEIGHTS))
         desc = json.loads((export / sub / SINGLE_DESCRIPTION).read_text())
@@ -89,7 +92,9 @@ def test_quantized_tensors_are_floor_mxfp8_of_the_demo_weights(exports, demo_t2v
                 assert state[f"{native}_scale"].dtype == torch.uint8
             else:
                 assert torch.equal(state[native], value)
-        biases = [k for k in desc if k.endswith(".bias") and desc[k[:-5] + ".weight"] == "W8A8_MXFP8"]
+        biases = [
+            k for k in desc if k.endswith(".bias") and desc[k[:-5] + ".weight"] == "W8A8_MXFP8"
+        ]
         assert biases and all(state[b].dtype == torch.float32 for b in biases)
 
 

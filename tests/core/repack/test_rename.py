@@ -61,4 +61,6 @@ def test_native_names_round_trip_for_every_model_tensor(config: str, demo_ti2v) 
     assert [to_diffusers(n) for n in natives] == keys
     # The native names are the ones msmodelslim writes (no Diffusers fragments left).
     for n in natives:
-        assert not any(part in n for part in ("attn1", "attn2", "scale_shift", "condition_", "proj_out"))
+        assert not any(
+            part in n for part in ("attn1", "attn2", "scale_shift", "condition_", "proj_out")
+        )

@@ -110,7 +110,11 @@ def _entry(dtype: str, shape: list[int], begin: int, end: int) -> dict:
     ("header", "data", "message"),
     [
         ({"a": _entry("F32", [2], 0, 8), "b": _entry("F32", [2], 4, 12)}, 12, "overlap"),
-        ({"a": _entry("F32", [2], 0, 8), "b": _entry("F32", [2], 12, 20)}, 20, "belong to no tensor"),
+        (
+            {"a": _entry("F32", [2], 0, 8), "b": _entry("F32", [2], 12, 20)},
+            20,
+            "belong to no tensor",
+        ),
         ({"a": _entry("F32", [2], 4, 12)}, 12, "before the first tensor"),
         ({"a": _entry("F32", [2], 0, 8)}, 10, "after the last tensor"),
         ({"a": _entry("F32", [4], 0, 16)}, 9, "truncated: the header describes 16 bytes"),
@@ -192,7 +196,11 @@ def test_copy_range_propagates_real_errors(tmp_path: Path, monkeypatch) -> None:
 def test_copy_range_notices_a_shrunken_source(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.write_bytes(b"abc")
-    with open(src, "rb") as fin, open(dst, "wb") as fout, pytest.raises(RepackFailed, match="ended"):
+    with (
+        open(src, "rb") as fin,
+        open(dst, "wb") as fout,
+        pytest.raises(RepackFailed, match="ended"),
+    ):
         copy_range(fin.fileno(), 0, fout.fileno(), 0, 10)
 
 
