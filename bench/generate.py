@@ -14,6 +14,7 @@ cost of live previews.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import bench_lock, parser, report  # noqa: E402
+from bench._common import bench_lock, parser, report
 
 
 def main() -> int:
@@ -102,7 +103,7 @@ def main() -> int:
                 request, lambda e, s=steps: s.append(e.timestamp) if e.kind == "step" else None
             )
             assert isinstance(outcome, Done)
-            step_times += [b - a for a, b in zip(steps, steps[1:])]
+            step_times += [b - a for a, b in itertools.pairwise(steps)]
             previews = request.steps
             preview_costs.append(outcome.timings["preview"] / previews)
         step_med = statistics.median(step_times)

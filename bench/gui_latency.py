@@ -6,9 +6,10 @@
 The real main window runs demo-model generations through the Generate workspace (engine
 thread, queued events, previews, player). A 10 ms QTimer on the GUI thread records the gap
 between its ticks; a stall is the gap minus 10 ms. Reported per phase:
-- start-up: from the window shown until the device probe (torch import on the engine thread)
-  is done;
-- cold run: the first generation (imports diffusers, loads the model);
+- start-up: from the window shown until the engine has probed devices and imported torch,
+  diffusers and transformers (first imports hold the GIL in long stretches: that is why the app
+  does them while the user is still typing);
+- cold run: the first generation (loads the model);
 - warm runs: later generations with the model kept loaded (median of the runs' maxima).
 A baseline is measured in the same process: the same timer on an idle window.
 """
@@ -74,10 +75,21 @@ def main() -> int:
     os.environ["WAN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="wan-studio-bench-latency-")
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from core.models.demo import create_demo_model
+    import subprocess
 
     with bench_lock():
-        create_demo_model("t2v-a14b")  # in this process: torch is loaded before the timing
+        # In a child process: this one must import torch on the engine thread, as the app does.
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from core.models.demo import create_demo_model; create_demo_model('t2v-a14b')",
+            ],
+            check=True,
+            capture_output=True,
+            env=os.environ,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
         from PySide6.QtCore import QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
 
@@ -101,8 +113,11 @@ def main() -> int:
             loop.exec()
             return got
 
-        # start-up: until the engine answered the device probe
-        while ws.form.device.count() < 2:
+        # start-up: until the engine has probed devices and warmed up its imports
+        while ws.form.device.count() < 2 or window.engine.busy:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+        deadline = time.perf_counter() + 2.0  # the player's backend loads 1.5 s after show
+        while time.perf_counter() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
         startup = meter.stop()
 
@@ -135,24 +150,36 @@ def main() -> int:
     warm = runs[1:]
     rows = [
         {"phase": "idle window (baseline)", **idle, "run_s": None},
-        {"phase": "start-up (torch import on engine)", **startup, "run_s": None},
-        {"phase": "cold run (load model)", **{k: v for k, v in runs[0].items() if k != "run_seconds"},
-         "run_s": runs[0]["run_seconds"]},
-        {"phase": f"warm runs (median of {len(warm)})",
-         "ticks": statistics.median(r["ticks"] for r in warm),
-         "max_stall_ms": statistics.median(r["max_stall_ms"] for r in warm),
-         "p99_stall_ms": statistics.median(r["p99_stall_ms"] for r in warm),
-         "mean_stall_ms": statistics.median(r["mean_stall_ms"] for r in warm),
-         "run_s": statistics.median(r["run_seconds"] for r in warm)},
-        {"phase": "worst warm run", "ticks": None,
-         "max_stall_ms": max(r["max_stall_ms"] for r in warm), "p99_stall_ms": None,
-         "mean_stall_ms": None, "run_s": None},
+        {"phase": "start-up (imports on the engine)", **startup, "run_s": None},
+        {
+            "phase": "cold run (load model)",
+            **{k: v for k, v in runs[0].items() if k != "run_seconds"},
+            "run_s": runs[0]["run_seconds"],
+        },
+        {
+            "phase": f"warm runs (median of {len(warm)})",
+            "ticks": statistics.median(r["ticks"] for r in warm),
+            "max_stall_ms": statistics.median(r["max_stall_ms"] for r in warm),
+            "p99_stall_ms": statistics.median(r["p99_stall_ms"] for r in warm),
+            "mean_stall_ms": statistics.median(r["mean_stall_ms"] for r in warm),
+            "run_s": statistics.median(r["run_seconds"] for r in warm),
+        },
+        {
+            "phase": "worst warm run",
+            "ticks": None,
+            "max_stall_ms": max(r["max_stall_ms"] for r in warm),
+            "p99_stall_ms": None,
+            "mean_stall_ms": None,
+            "run_s": None,
+        },
     ]
     platform = os.environ.get("QT_QPA_PLATFORM") or "xcb"
     report(
         f"GUI event-loop stalls during demo generation ({platform}, {width}x{height}, "
         f"{args.frames} frames, {args.steps} steps; goal max stall <= {GOAL_MS:g} ms)",
-        rows, args.json, extra={"goal_ms": GOAL_MS, "platform": platform},
+        rows,
+        args.json,
+        extra={"goal_ms": GOAL_MS, "platform": platform},
     )
     worst_generation = max(r["max_stall_ms"] for r in runs)
     verdict = "meets" if worst_generation <= GOAL_MS else "MISSES"

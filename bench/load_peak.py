@@ -74,7 +74,7 @@ def child(mode: str, path: str) -> None:
     from core.quant.export import quantize_folder
     from core.quant.streaming import load_transformer
 
-    torch.empty(1) + 1  # noqa: B018  (initialise the allocator before the baseline)
+    torch.empty(1) + 1
     baseline = _status_kb("VmRSS")
     started = time.perf_counter()
     held = 0

@@ -30,7 +30,10 @@ from _common import bench_lock, parser, report
 ROOT = Path(__file__).resolve().parents[1]
 GiB = 1024**3
 
-_CHILD = r"""
+# Peak RSS is the child's own VmHWM (resident pages, file-backed included, of its address space
+# since exec). ru_maxrss is not used: after fork+exec it still reports the parent's size.
+_PEAK = "int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+_CHILD = """
 import json, resource, sys, time
 from core.repack import plan, run
 original, quant, output, durable = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
@@ -42,10 +45,17 @@ t2 = time.perf_counter()
 print(json.dumps({
     "plan_s": t1 - t0, "run_s": t2 - t1, "copy_method": report.copy_method,
     "quantized_layers": report.quantized_layers, "bytes": report.copied_bytes,
-    "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "children_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "peak_kib": PEAK,
+    "helper_peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
 }))
-"""
+""".replace("PEAK", _PEAK)
+_CLI = """
+import json, sys
+from core.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"peak_kib": PEAK}), file=sys.stderr)
+sys.exit(code)
+""".replace("PEAK", _PEAK)
 
 
 def _env() -> dict[str, str]:
@@ -124,8 +134,8 @@ def main() -> None:
                 if kind == "cli":
                     cmd = [
                         sys.executable,
-                        "-m",
-                        "core.cli",
+                        "-c",
+                        _CLI,
                         "repack",
                         "--json",
                         "--original",
@@ -146,21 +156,16 @@ def main() -> None:
                         "1" if kind == "durable" else "0",
                     ]
                 start = time.perf_counter()
-                proc = subprocess.Popen(
-                    cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=ROOT
-                )
-                _, status, usage = os.wait4(proc.pid, 0)
+                done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT)
                 wall = time.perf_counter() - start
-                stdout = proc.stdout.read().decode()  # type: ignore[union-attr]
-                stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
-                proc.stdout.close()  # type: ignore[union-attr]
-                proc.stderr.close()  # type: ignore[union-attr]
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                if proc.returncode:
+                stdout, stderr = done.stdout, done.stderr
+                if done.returncode:
                     raise SystemExit(f"repack ({kind}) failed: {stderr[-2000:]}")
-                info = json.loads(stdout) if kind != "cli" else {"run_s": None}
+                if kind == "cli":
+                    info = json.loads(stderr.strip().splitlines()[-1])
+                else:
+                    info = json.loads(stdout)
                 info["wall_s"] = wall
-                info["tree_maxrss_kib"] = usage.ru_maxrss  # the child and its helper, max
                 results[kind].append(info)
                 shutil.rmtree(out)
                 return wall if kind == "cli" else info["run_s"]
@@ -183,10 +188,9 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    self_rss = max(r["self_maxrss_kib"] for k in ("run", "durable") for r in results[k]) / 1024
-    helper_rss = (
-        max(r["children_maxrss_kib"] for k in ("run", "durable") for r in results[k]) / 1024
-    )
+    self_rss = max(r["peak_kib"] for k in ("run", "durable") for r in results[k]) / 1024
+    cli_rss = max(r["peak_kib"] for r in results["cli"]) / 1024
+    helper_rss = max(r["helper_peak_kib"] for k in ("run", "durable") for r in results[k]) / 1024
     plan_s = statistics.median(r["plan_s"] for r in results["run"])
     method = results["run"][0]["copy_method"]
     mib_s = size / 2**20
@@ -218,6 +222,7 @@ def main() -> None:
             "seconds": med["cli"],
             "x_cp": med["cli"] / med["cp"],
             "MiB/s": mib_s / med["cli"],
+            "peak_rss_MiB": cli_rss,
         },
     ]
     extra = {
@@ -226,6 +231,7 @@ def main() -> None:
         "plan_seconds": plan_s,
         "copy_method": method,
         "repack_process_peak_rss_mib": self_rss,
+        "cli_process_peak_rss_mib": cli_rss,
         "skeleton_helper_peak_rss_mib": helper_rss,
         "goal_ratio": 1.1,
         "goal_rss_mib": 256,

@@ -55,8 +55,12 @@ window.close()
 def run_once(env: dict[str, str]) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-c", CHILD],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     result = None
@@ -88,17 +92,25 @@ def main() -> int:
             "goal": f"<= {GOAL_SECONDS}",
             "ok": wall <= GOAL_SECONDS,
         },
-        {"measure": "  of which in-process (QApplication -> shown)",
-         "seconds": statistics.median(r["in_process_s"] for r in runs), "goal": "", "ok": ""},
-        {"measure": "  of which importing gui.main_window",
-         "seconds": statistics.median(r["import_main_window_s"] for r in runs), "goal": "",
-         "ok": ""},
-        {"measure": "slowest run", "seconds": max(r["wall_s"] for r in runs), "goal": "",
-         "ok": ""},
+        {
+            "measure": "  of which in-process (QApplication -> shown)",
+            "seconds": statistics.median(r["in_process_s"] for r in runs),
+            "goal": "",
+            "ok": "",
+        },
+        {
+            "measure": "  of which importing gui.main_window",
+            "seconds": statistics.median(r["import_main_window_s"] for r in runs),
+            "goal": "",
+            "ok": "",
+        },
+        {"measure": "slowest run", "seconds": max(r["wall_s"] for r in runs), "goal": "", "ok": ""},
     ]
     heavy = sorted({m for r in runs for m in r["heavy_modules"]})
     report(
-        f"Start-up ({platform}, {args.repeat} runs after 1 warm-up)", rows, args.json,
+        f"Start-up ({platform}, {args.repeat} runs after 1 warm-up)",
+        rows,
+        args.json,
         extra={"heavy_modules_at_show": heavy, "platform": platform},
     )
     print(f"torch/diffusers/transformers imported when shown: {heavy or 'none'}")

@@ -44,6 +44,7 @@ from PySide6.QtGui import QImage
 from core.progress import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
+_ORPHANED_THREADS: list[Any] = []  # engine threads still busy at shutdown (see Engine.shutdown)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Job:
     on_error: Callable[[JobError], None] | None = None
     on_cancelled: Callable[[], None] | None = None
     finished: bool = False
+    background: bool = False  # housekeeping (device probe, warm-up): never worth a prompt
 
     def cancel(self, reason: str = "cancelled by user") -> None:
         # Directly, not through a signal: the worker polls the token between steps.
@@ -155,7 +157,7 @@ class _Worker(QObject):
         except Exception as exc:
             log.exception("engine job %d failed", job_id)
             self.failed.emit(job_id, JobError.from_exception(exc))
-        except BaseException as exc:  # noqa: BLE001 - never let anything kill the thread
+        except BaseException as exc:
             self.failed.emit(job_id, JobError.from_exception(exc))
         else:
             self.done.emit(job_id, result)
@@ -261,8 +263,11 @@ class Engine(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[JobError], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        background: bool = False,
     ) -> Job:
         """Queue ``fn(ctx)`` on the engine thread; callbacks run on the GUI thread.
+
+        ``background`` marks housekeeping the user did not ask for (``user_busy`` ignores it).
 
         After ``shutdown`` (a timer firing while the window closes) the job is dropped: it is
         returned already finished and cancelled, and no callback runs.
@@ -278,6 +283,7 @@ class Engine(QObject):
             on_done=on_done,
             on_error=on_error,
             on_cancelled=on_cancelled,
+            background=background,
         )
         self._ensure_started()
         self._jobs[job.id] = job
@@ -342,6 +348,11 @@ class Engine(QObject):
     def busy(self) -> bool:
         return bool(self._runner_jobs)
 
+    @property
+    def user_busy(self) -> bool:
+        """A job the user started (a generation, a demo model...) is running or waiting."""
+        return any(not self._jobs[i].background for i in self._runner_jobs if i in self._jobs)
+
     def cancel_all(self, reason: str = "cancelled by user") -> None:
         for job_id in list(self._runner_jobs):
             self._jobs[job_id].cancel(reason)
@@ -358,7 +369,9 @@ class Engine(QObject):
         self._thread.quit()
         stopped = self._thread.wait(timeout_ms)
         if not stopped:
+            # Destroying a running QThread aborts the process: keep it referenced until exit.
             log.warning("the engine thread did not stop within %d ms", timeout_ms)
+            _ORPHANED_THREADS.append((self._thread, self._worker))
         self._pool.waitForDone(timeout_ms)
         return stopped
 
@@ -435,6 +448,22 @@ def probe_devices() -> list[tuple[str, str]]:
         pass
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
-            found.append((f"cuda:{i}" if i else "cuda", f"CUDA {i}: {torch.cuda.get_device_name(i)}"))
+            found.append(
+                (f"cuda:{i}" if i else "cuda", f"CUDA {i}: {torch.cuda.get_device_name(i)}")
+            )
     found.append(("cpu", f"CPU ({torch.get_num_threads()} threads)"))
     return found
+
+
+def warm_up_imports() -> None:
+    """Import what the first generation needs (torch, diffusers' Wan pipelines, transformers).
+
+    Run on the engine thread right after start-up: a first import of these holds the GIL for
+    long stretches (C extension set-up), so doing it while the user is still typing keeps
+    those pauses out of the first run.
+    """
+    import torch  # noqa: F401
+    from diffusers import WanImageToVideoPipeline, WanPipeline  # noqa: F401
+    from transformers import UMT5EncoderModel  # noqa: F401
+
+    import core.generate.runner  # noqa: F401

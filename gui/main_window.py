@@ -182,6 +182,18 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closed and self.bus.has_engine and self.engine.busy and self.isVisible():
+            answer = QMessageBox.question(
+                self,
+                "Quit Wan Studio?",
+                "A job is still running (a generation or a model being prepared). Quitting "
+                "cancels it; nothing half-written is kept.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         if not self._closed:
             self._closed = True
             settings().setValue("main_window/geometry", self.saveGeometry())

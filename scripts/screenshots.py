@@ -72,8 +72,9 @@ def main() -> int:
     def shoot(name: str) -> None:
         app.processEvents()
         geometry = window.frameGeometry()
-        image = app.primaryScreen().grabWindow(0, geometry.x(), geometry.y(),
-                                               geometry.width(), geometry.height())
+        image = app.primaryScreen().grabWindow(
+            0, geometry.x(), geometry.y(), geometry.width(), geometry.height()
+        )
         path = out / name
         if not image.save(str(path)):
             failures.append(f"could not save {path}")
@@ -126,11 +127,35 @@ def main() -> int:
 
     def done() -> None:
         shoot("generate-done.png")
-        history.refreshed.connect(lambda _n: QTimer.singleShot(1500, history_shot))
-        window.show_workspace("History")
+        ws.run_finished.disconnect(finished)
+        ws.run_finished.connect(more_runs)
+        more_runs(None)
+
+    extra = [
+        ("a lighthouse on a cliff at dusk, waves below", 7),
+        ("a paper boat on a rainy street", 11),
+    ]
+
+    def more_runs(outcome) -> None:
+        """Two quick runs so History has more than one entry."""
+        if outcome is not None and getattr(outcome, "kind", "") != "done":
+            failures.append(f"an extra run did not finish: {outcome}")
+        if not extra:
+            ws.run_finished.disconnect(more_runs)
+            history.refreshed.connect(lambda _n: QTimer.singleShot(1500, history_shot))
+            window.show_workspace("History")
+            return
+        prompt, seed = extra.pop(0)
+        ws.form.prompt.setPlainText(prompt)
+        ws.form.size.set_size(128, 80)
+        ws.form.frames.setValue(9)
+        ws.form.steps.setValue(4)
+        ws.form.seed.setText(str(seed))
+        ws.validate_now()
+        ws.generate()
 
     def history_shot() -> None:
-        history.list.setCurrentRow(0)
+        history.list.setCurrentRow(len(history.entries) - 1)  # the fox, the first run
         QTimer.singleShot(1500, lambda: (shoot("history.png"), app.quit()))
 
     def timeout() -> None:

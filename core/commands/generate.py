@@ -102,15 +102,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from core.generate.request import errors
 
-    issues = request.validate()
-    blocking = errors(issues)
+    blocking = errors(request.validate())  # warnings come back as Warning events from the run
     if blocking:
         print("wan-studio generate: the request is not valid:", file=sys.stderr)
         for issue in blocking:
             print(f"  {_OPTION_OF.get(issue.field, issue.field)}: {issue.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for issue in issues:
-        print(f"warning: {issue.message}", file=sys.stderr)
 
     _quiet_libraries()
     from core.generate.events import Cancelled, Done, Failed

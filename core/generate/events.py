@@ -97,7 +97,8 @@ class Plan(Event):
     ``switch_step`` is the number of high-noise steps (the low-noise expert takes over after
     step ``switch_step`` of ``steps``); None for one-expert models. ``width``/``height`` are the
     effective output size (image runs follow the image's aspect). ``offload`` is "none" or
-    "expert-swap" (only the active expert on the device). ``memory`` is the pre-flight estimate
+    "swap" (only the model in use on the device: text encoder, then the active expert, swapped
+    at the switch, then the VAE; see core.generate.memory). ``memory`` is the pre-flight estimate
     in bytes: {"weights", "activations", "vae_decode", "peak", "available"} (available None when
     unknown).
     """

@@ -347,6 +347,7 @@ class _Job:
                     overall,
                 )
 
+        self._warn_if_too_big(folder, device)
         options = LoadOptions(quant=request.quant, device=device, backend=request.backend)
         if "cancel" in inspect.signature(load_pipeline).parameters:
             loaded = load_pipeline(folder, options, progress, cancel=self.cancel)
@@ -364,6 +365,32 @@ class _Job:
             )
         self.finish(ev.STAGE_LOAD, since)
         return warm, True
+
+    def _warn_if_too_big(self, folder: Path, device: str) -> None:
+        """Pre-flight: warn when the weights alone will not fit (host RAM on the CPU, device
+        memory on an accelerator) before spending minutes loading them."""
+        from core.generate.memory import GIB, estimate_weights, free_bytes
+
+        try:
+            need = sum(
+                estimate_weights(folder, not device.startswith("cpu"), self.request.quant).values()
+            )
+        except OSError:
+            return
+        free = free_bytes(device)
+        if free is not None and need > free:
+            where = "RAM" if device.startswith("cpu") else f"memory on {device}"
+            hint = (
+                "; quant mxfp8-online halves the experts"
+                if self.request.quant in ("auto", "none")
+                else ""
+            )
+            self.emit(
+                ev.Warning(
+                    message=f"the model needs about {need / GIB:.1f} GiB but only "
+                    f"{free / GIB:.1f} GiB of {where} is free: loading may fail{hint}"
+                )
+            )
 
     def _image_pipe(self, warm: _Warm) -> Any:
         """WanImageToVideoPipeline over the loaded TI2V components (expand_timesteps)."""
@@ -601,9 +628,15 @@ class _Job:
         calls = decoder_calls(vae, z.shape)
         count = [0]
 
+        last_emit = [0.0]
+
         def chunk(_module: Any, _inputs: Any) -> None:
             self.cancel.raise_if_cancelled()
             count[0] += 1
+            now = time.perf_counter()
+            if now - last_emit[0] < 0.1:  # tiled decodes make hundreds of chunks
+                return
+            last_emit[0] = now
             fraction = min(1.0, (count[0] - 1) / calls)
             self.emit(
                 ev.StageProgress(

@@ -276,17 +276,19 @@ def _check_channels(
                 f"{name} out_channels is {out_ch} but the VAE has z_dim {z}: the transformer and "
                 "the VAE do not belong together"
             )
-        if family is not None and z is not None and in_ch is not None:
-            want = 2 * z + 4 if family.key == "i2v-a14b" else z
+        latent = out_ch if out_ch is not None else z  # the transformer's own latent width
+        if family is not None and latent is not None and in_ch is not None:
+            i2v = family.key == "i2v-a14b"
+            want = 2 * latent + 4 if i2v else latent
             if in_ch != want:
                 rule = (
-                    "2 × z_dim + 4 (noise, image latents, mask)"
-                    if family.key == "i2v-a14b"
-                    else "z_dim"
+                    f"noise + image latents ({latent} each) + 4 mask channels"
+                    if i2v
+                    else f"its {latent} latent channels"
                 )
                 info.problems.append(
-                    f"{name} in_channels is {in_ch} but {family.name} needs {want} ({rule} with "
-                    f"z_dim {z}): wrong transformer for this family"
+                    f"{name} in_channels is {in_ch} but {family.name} needs {want} ({rule}): "
+                    "wrong transformer for this family"
                 )
     if len(configs) == 2:
         keys = ("num_layers", "num_attention_heads", "attention_head_dim", "ffn_dim", "in_channels")

@@ -235,6 +235,11 @@ def _load(
         raise LoadError(
             f"{folder}/model_index.json lists no transformer: not a Wan pipeline folder"
         )
+    if family.experts == 2 and "transformer_2" not in components:
+        raise LoadError(
+            f"{folder}/model_index.json lists no transformer_2, but {family.name} needs both "
+            "experts (high noise: transformer, low noise: transformer_2); the folder is incomplete"
+        )
     missing = [c for c in components if not (folder / c).is_dir()]
     if missing:
         raise LoadError(

@@ -19,7 +19,13 @@ from core.repack import staging
 from core.repack.detect import detect_family
 from core.repack.errors import RepackInputError
 from core.repack.rename import to_diffusers
-from core.repack.safetensors_io import FLOAT_DTYPES, HeaderEntry, build_header, dtype_alignment
+from core.repack.safetensors_io import (
+    FLOAT_DTYPES,
+    PAGE,
+    HeaderEntry,
+    build_header,
+    dtype_alignment,
+)
 from core.repack.scales import scale_columns
 from core.repack.skeleton import expected_shapes
 from core.repack.sources import (
@@ -423,8 +429,9 @@ def _plan_transformer(
     # Data order: larger alignment first (stable, so source order and contiguous runs survive),
     # which keeps every tensor naturally aligned as the safetensors library's writer does.
     moves.sort(key=lambda m: -dtype_alignment(m.dtype))
+    entries = [HeaderEntry(m.name, m.dtype, m.shape) for m in moves]
     header, _ = build_header(
-        (HeaderEntry(m.name, m.dtype, m.shape) for m in moves), metadata={"format": "pt"}
+        entries, metadata={"format": "pt"}, data_offset_residue=_page_residue(moves)
     )
 
     description: dict[str, str] = {}
@@ -460,6 +467,36 @@ def _plan_transformer(
         skipped_attention=skipped,
         normalized_scales=[renamed_to[n] for n in normalized],
     )
+
+
+def coalesce(moves: list[TensorMove]) -> list[tuple[Path, int, int, int]]:
+    """Output tensors as (source file, source offset, length, offset in the output data section);
+    tensors that are neighbours in the source and in the output become one range (one copy
+    call for a whole file when nothing is skipped or reordered)."""
+    ranges: list[tuple[Path, int, int, int]] = []
+    position = 0
+    for move in moves:
+        if ranges:
+            path, offset, length, at = ranges[-1]
+            if path == move.path and offset + length == move.offset:
+                ranges[-1] = (path, offset, length + move.nbytes, at)
+                position += move.nbytes
+                continue
+        ranges.append((move.path, move.offset, move.nbytes, position))
+        position += move.nbytes
+    return ranges
+
+
+def _page_residue(moves: list[TensorMove]) -> int | None:
+    """Where the output data section should start modulo the page size so that the largest
+    copied range is page-congruent with its source (see build_header); None if that would
+    break 8-byte alignment."""
+    ranges = coalesce(moves)
+    if not ranges:
+        return None
+    _, offset, _, at = max(ranges, key=lambda r: r[2])
+    residue = (offset - at) % PAGE
+    return residue if residue % 8 == 0 else None
 
 
 def _split_attention(export: ExportFolder) -> tuple[list[str], list[str]]:

@@ -8,6 +8,7 @@ that hidden folder, which the next plan/run of the same target recognises and re
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -26,6 +27,7 @@ from core.repack.planner import (
     QUANTIZATION_CONFIG,
     RepackPlan,
     TransformerPlan,
+    coalesce,
 )
 from core.repack.safetensors_io import copy_range
 from core.repack.sources import file_fingerprint
@@ -295,16 +297,17 @@ def _write_transformer(
     try:
         _write_all(fd, tplan.header, 0)
         reporter.advance(len(tplan.header))
-        position = len(tplan.header)
+        base = len(tplan.header)
         handles: dict[Path, int] = {}
         try:
-            for path, offset, length in _coalesce(tplan):
+            for path, offset, length, at in coalesce(tplan.tensors):
                 if path not in handles:
                     handles[path] = os.open(path, os.O_RDONLY)
+                    with contextlib.suppress(OSError, AttributeError):
+                        os.posix_fadvise(handles[path], 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 report.copy_method = copy_range(
-                    handles[path], offset, fd, position, length, reporter.advance
+                    handles[path], offset, fd, base + at, length, reporter.advance
                 )
-                position += length
         finally:
             for handle in handles.values():
                 os.close(handle)
@@ -320,20 +323,6 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
     while view:
         n = os.pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
-
-
-def _coalesce(tplan: TransformerPlan) -> list[tuple[Path, int, int]]:
-    """Output tensors as (source file, offset, length) ranges; neighbours in the source that
-    stay neighbours in the output become one range (one copy call for a whole file when no
-    tensor is skipped)."""
-    ranges: list[tuple[Path, int, int]] = []
-    for move in tplan.tensors:
-        if ranges and ranges[-1][0] == move.path and ranges[-1][1] + ranges[-1][2] == move.offset:
-            path, offset, length = ranges[-1]
-            ranges[-1] = (path, offset, length + move.nbytes)
-        else:
-            ranges.append((move.path, move.offset, move.nbytes))
-    return ranges
 
 
 def _add_transformer_report(

@@ -114,7 +114,9 @@ class Staging:
     def commit(self, durable: bool = True) -> None:
         """Rename the staging folder to the target (an empty target folder is replaced)."""
         (self.path / MARKER).unlink()
-        if durable:  # the new entries of every folder, deepest first (file data is synced by the writer)
+        if (
+            durable
+        ):  # the new entries of every folder, deepest first (file data is synced by the writer)
             for root, _, _ in sorted(os.walk(self.path), key=lambda w: -len(Path(w[0]).parts)):
                 _fsync_dir(Path(root))
         os.replace(self.path, self.target)

@@ -19,10 +19,12 @@ class ElidedLabel(QLabel):
         text: str = "",
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
         parent: QWidget | None = None,
+        hide_when_empty: bool = True,
     ) -> None:
         super().__init__(parent)
         self._full = ""
         self._mode = mode
+        self._hide_when_empty = hide_when_empty
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setMinimumWidth(40)
@@ -32,10 +34,11 @@ class ElidedLabel(QLabel):
         return self._full
 
     def set_full_text(self, text: str, tooltip: str | None = None) -> None:
-        """Show ``text`` (elided to fit); an empty text hides the label."""
+        """Show ``text`` (elided to fit); an empty text hides the label unless told not to."""
         self._full = text
         self.setToolTip(tooltip if tooltip is not None else text)
-        self.setVisible(bool(text))
+        if self._hide_when_empty:
+            self.setVisible(bool(text))
         self._elide()
 
     def resizeEvent(self, event: QResizeEvent) -> None:

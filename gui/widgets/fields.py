@@ -43,7 +43,9 @@ class FieldMessage(QLabel):
         from html import escape
 
         self.plain, self.severity, self._suggestion, self.field = text, severity, suggestion, field
-        self.setObjectName({"error": "fieldError", "warning": "fieldWarning"}.get(severity, "fieldNote"))
+        self.setObjectName(
+            {"error": "fieldError", "warning": "fieldWarning"}.get(severity, "fieldNote")
+        )
         self.style().unpolish(self)
         self.style().polish(self)
         html = escape(text)

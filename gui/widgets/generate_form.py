@@ -187,6 +187,8 @@ class GenerateForm(QWidget):
         ):
             signal.connect(self._emit_changed)
         self.seed_random.toggled.connect(self._seed_mode_changed)
+        self.seed_random.toggled.connect(self._update_reuse_seed)
+        self.seed.textChanged.connect(self._update_reuse_seed)
         self.fps_lock.toggled.connect(self._fps_lock_changed)
         self.frames.valueChanged.connect(self._update_duration)
         self.fps.valueChanged.connect(self._update_duration)
@@ -444,7 +446,12 @@ class GenerateForm(QWidget):
     def show_last_seed(self, seed: int | None) -> None:
         self._last_seed = seed
         self.last_seed.setText("" if seed is None else f"Seed used: {seed}")
-        self.reuse_seed.setVisible(seed is not None)
+        self._update_reuse_seed()
+
+    def _update_reuse_seed(self) -> None:
+        """ "Reuse" only when it would change something (the seed is random or another one)."""
+        last = self._last_seed
+        self.reuse_seed.setVisible(last is not None and self.seed_value() != last)
 
     def _reuse_last_seed(self) -> None:
         if self._last_seed is not None:
@@ -475,8 +482,9 @@ class GenerateForm(QWidget):
             return
         if name in ("width", "height"):
             width, height = self.size.size()
-            self.size.set_size(value if name == "width" else width,
-                               value if name == "height" else height)
+            self.size.set_size(
+                value if name == "width" else width, value if name == "height" else height
+            )
         elif name == "seed":
             self.seed_random.setChecked(True)
         elif name in ("frames", "fps", "steps"):

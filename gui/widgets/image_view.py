@@ -59,8 +59,11 @@ class ImageView(QWidget):
         painter = QPainter(self)
         if self._image is None:
             painter.setPen(QColor("#9aa0a6"))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self._placeholder)
+            painter.drawText(
+                self.rect(),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._placeholder,
+            )
             return
         target = self.target_rect()
         # Tiny latent previews look better as crisp blocks than as blur when scaled up a lot.

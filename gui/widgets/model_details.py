@@ -13,12 +13,14 @@ from typing import Any
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from core.models.catalog import FAMILIES
 from gui.widgets.models_format import (
-    COMPONENT_LABELS,
     MEMORY_MODE_LABELS,
     STATUS_COLOURS,
     STATUS_LABELS,
+    component_label,
     family_label,
+    gui_wording,
     human_bytes,
     layout_label,
     quantization_label,
@@ -49,11 +51,7 @@ def _when(stamp: str | None) -> str:
 
 
 def _rows(pairs: list[tuple[str, str]]) -> str:
-    return (
-        "<table>"
-        + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in pairs)
-        + "</table>"
-    )
+    return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in pairs) + "</table>"
 
 
 def _list(items: list[str], colour: str | None = None) -> str:
@@ -97,16 +95,19 @@ def details_html(entry: Any, info: Any | None, status: str) -> str:
 
     if info.problems:
         parts.append("<h3>Problems</h3>")
-        parts.append(_list(info.problems, PROBLEM))
+        parts.append(_list([gui_wording(p) for p in info.problems], PROBLEM))
     if info.warnings:
         parts.append("<h3>Warnings</h3>")
-        parts.append(_list(info.warnings, WARNING))
+        parts.append(_list([gui_wording(w) for w in info.warnings], WARNING))
 
     if info.components:
         parts.append("<h3>Components</h3>")
         marks = []
+        experts = FAMILIES[info.family].experts if info.family in FAMILIES else None
         for name, present in info.components.items():
-            label = html.escape(COMPONENT_LABELS.get(name, name))
+            if name == "transformer_2" and not present and experts == 1:
+                continue  # a one-transformer family: nothing is missing
+            label = html.escape(component_label(name, info.family))
             marks.append(
                 f"<span style='color:#1e7b34'>✔ {label}</span>"
                 if present

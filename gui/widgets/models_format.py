@@ -62,13 +62,16 @@ COMPONENT_LABELS = {
 
 
 def human_bytes(size: float | None) -> str:
-    """1536 -> '1.5 KB' (binary units, as file managers on Linux show them)."""
+    """1536 -> '1.5 KB', 1_034_240 -> '0.99 MB' (binary units, at most three digits)."""
     if size is None:
         return "—"
     value = float(size)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        # Roll over at 1000 so a size never reads "1010.0 KB".
+        if abs(value) < (1024 if unit == "B" else 1000) or unit == "TB":
+            if unit == "B":
+                return f"{value:.0f} B"
+            return f"{value:.2f} {unit}" if value < 1 else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"  # pragma: no cover - the loop always returns
 
@@ -89,6 +92,14 @@ def human_duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def component_label(name: str, family: str | None) -> str:
+    """A component's name in words; a one-transformer family has no "high-noise expert"."""
+    fam = FAMILIES.get(family or "")
+    if name == "transformer" and fam is not None and fam.experts == 1:
+        return "transformer"
+    return COMPONENT_LABELS.get(name, name)
+
+
 def family_label(key: str | None) -> str:
     if key is None:
         return "Unknown"
@@ -96,8 +107,17 @@ def family_label(key: str | None) -> str:
     return family.name if family else key
 
 
-def layout_label(layout: str | None) -> str:
+def layout_label(layout: str | None, short: bool = False) -> str:
+    if short and layout == "msmodelslim":
+        return "msmodelslim"
     return LAYOUT_LABELS.get(layout or "", "Not a model")
+
+
+def gui_wording(message: str) -> str:
+    """Core messages written for the CLI, said the way the GUI offers the same action."""
+    return message.replace("`wan-studio repack`", "Repack… (in Models)").replace(
+        "convert it with Repack… (in Models)", "convert it with Repack…"
+    )
 
 
 def quantization_label(quantization: str | None, is_demo: bool = False) -> str:
@@ -125,7 +145,7 @@ def status_reason(status: str, info: Any | None) -> str:
     if status == STATUS_CHECKING:
         return "Reading the folder…"
     if status == STATUS_PROBLEMS and info is not None:
-        return info.problems[0]
+        return gui_wording(info.problems[0])
     if status == STATUS_REPACK:
         return "An msmodelslim export: repack it into a Diffusers folder before generating."
     return "Ready to use in Generate."

@@ -59,6 +59,14 @@ def multimedia_status() -> tuple[bool, str]:
     return True, ""
 
 
+def _clock(ms: int, duration_ms: int) -> str:
+    """m:ss, with tenths for clips under a minute (a 1 s clip would otherwise read 0:00 / 0:01)."""
+    if duration_ms >= 60_000:
+        return format_seconds(ms / 1000)
+    seconds = max(0, ms) / 1000
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
 class _DecodeSignals(QObject):
     done = Signal(object)
     failed = Signal(str)
@@ -146,8 +154,11 @@ class FrameViewer(QWidget):
             return token, decode_frames(path)
 
         if self._run_io is not None:
-            self._run_io(work, on_done=self._signals.done.emit,
-                         on_error=lambda err: self._signals.failed.emit(err.message))
+            self._run_io(
+                work,
+                on_done=self._signals.done.emit,
+                on_error=lambda err: self._signals.failed.emit(err.message),
+            )
         else:
             QThreadPool.globalInstance().start(_DecodeTask(work, self._signals))
 
@@ -222,7 +233,7 @@ class PlayerWidget(QWidget):
         self.slider.sliderPressed.connect(self._seek_start)
         self.slider.sliderReleased.connect(self._seek_end)
         self.slider.valueChanged.connect(self._slider_moved)
-        self.time_label = QLabel("0:00 / 0:00")
+        self.time_label = QLabel("0:00.0 / 0:00.0")
         self.time_label.setObjectName("metric")
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -270,7 +281,11 @@ class PlayerWidget(QWidget):
         self.stack.setCurrentWidget(self.placeholder)
         self.caption.hide()
         self.controls.setEnabled(False)
-        self.time_label.setText("0:00 / 0:00")
+        self.time_label.setText("0:00.0 / 0:00.0")
+
+    def prepare(self) -> None:
+        """Create the media backend now (it loads a plugin on the GUI thread) if available."""
+        self._ensure_media_player()
 
     def toggle_play(self) -> None:
         if self.using_fallback():
@@ -353,7 +368,7 @@ class PlayerWidget(QWidget):
 
     def _update_time(self, position_ms: int) -> None:
         self.time_label.setText(
-            f"{format_seconds(position_ms / 1000)} / {format_seconds(self._duration_ms / 1000)}"
+            f"{_clock(position_ms, self._duration_ms)} / {_clock(self._duration_ms, self._duration_ms)}"
         )
 
     def _seek_start(self) -> None:

@@ -12,7 +12,8 @@ import json
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 LABELS = {
@@ -43,6 +44,8 @@ TEXT_KEYS = frozenset(
 )
 NONE_WORDS = frozenset({"", "none", "null", "—", "-"})
 KEY_ROLE = Qt.ItemDataRole.UserRole
+NOT_SET = "not set"
+OPTIONAL_KEYS = ("seed", "quant")  # settings a user preset may add to what it was copied from
 
 
 def ordered_keys(values: dict[str, Any]) -> list[str]:
@@ -97,6 +100,25 @@ def parse_value(key: str, text: str) -> Any:
         return text
 
 
+def lock_icon(colour: str = "#8a8a8a") -> QIcon:
+    """A small padlock marking read-only presets (Qt's standard icons have none)."""
+    pixmap = QPixmap(16, 16)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(QColor(colour), 1.6)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawArc(QRectF(4.5, 1.5, 7, 8), 0, 180 * 16)  # the shackle
+    painter.drawLine(4.5, 5.5, 4.5, 8)
+    painter.drawLine(11.5, 5.5, 11.5, 8)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(colour))
+    painter.drawRoundedRect(QRectF(2.5, 7.5, 11, 7.5), 1.5, 1.5)  # the body
+    painter.end()
+    return QIcon(pixmap)
+
+
 class PresetValuesTable(QTableWidget):
     """Setting / value rows; ``edited(key, text)`` when the user changes an editable value."""
 
@@ -122,22 +144,35 @@ class PresetValuesTable(QTableWidget):
         self._loading = False
         self.itemChanged.connect(self._changed)
 
-    def show_values(self, values: dict[str, Any], editable: bool) -> None:
+    def show_values(
+        self, values: dict[str, Any], editable: bool, optional: tuple[str, ...] = ()
+    ) -> None:
+        """Show ``values``; ``optional`` settings the preset lacks get a "not set" row that
+        can be filled in (editable tables only)."""
         self._loading = True
         try:
             self.values = dict(values)
-            keys = ordered_keys(values)
+            absent = [k for k in optional if k not in values] if editable else []
+            keys = ordered_keys({**values, **dict.fromkeys(absent)})
             self.setRowCount(len(keys))
             for row, key in enumerate(keys):
                 name = QTableWidgetItem(label_of(key))
                 name.setFlags(Qt.ItemFlag.ItemIsEnabled)
                 name.setToolTip(key)
                 name.setData(KEY_ROLE, key)
-                value = QTableWidgetItem(format_value(key, values[key]))
+                if key in values:
+                    value = QTableWidgetItem(format_value(key, values[key]))
+                    value.setToolTip("Double-click to change" if editable else "")
+                else:
+                    value = QTableWidgetItem(NOT_SET)
+                    value.setForeground(Qt.GlobalColor.gray)
+                    value.setToolTip(
+                        "Not part of this preset: Generate keeps its own value. Double-click "
+                        "to add it."
+                    )
                 flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                 if editable:
                     flags |= Qt.ItemFlag.ItemIsEditable
-                    value.setToolTip("Double-click to change")
                 value.setFlags(flags)
                 value.setData(KEY_ROLE, key)
                 self.setItem(row, 0, name)
@@ -158,7 +193,8 @@ class PresetValuesTable(QTableWidget):
         if item is not None:
             self._loading = True
             try:
-                item.setText(format_value(key, self.values.get(key)))
+                text = format_value(key, self.values[key]) if key in self.values else NOT_SET
+                item.setText(text)
             finally:
                 self._loading = False
 

@@ -172,9 +172,7 @@ class ProgressPanel(QWidget):
         self.status_label = QLabel("Idle: fill in the form and press Generate.")
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
-        self.status_label.setSizePolicy(
-            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
-        )
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for label in (self.rate_label, self.eta_label, self.elapsed_label):
             label.setObjectName("metric")
 
@@ -363,7 +361,9 @@ class ProgressPanel(QWidget):
             self.stages.set_state(name, CANCELLED, "cancelled")
         self.eta_label.setText("")
         self._stop(CANCELLED)
-        self.status_label.setText("Cancelled" + (f": {reason}" if reason else "") + ". Nothing was written.")
+        self.status_label.setText(
+            "Cancelled" + (f": {reason}" if reason else "") + ". Nothing was written."
+        )
 
 
 def _bytes_text(count: int) -> str:

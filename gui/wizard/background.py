@@ -48,7 +48,7 @@ class _TaskWorker(QObject):
             result = self._fn(self.progress.emit, self._token)
         except Cancelled as exc:
             self.cancelled.emit(str(exc) or self._token.reason)
-        except BaseException as exc:  # noqa: BLE001 - report everything, never kill the thread
+        except BaseException as exc:
             self.failed.emit(JobError.from_exception(exc))
         else:
             self.succeeded.emit(result)

@@ -164,6 +164,9 @@ class OriginalCheck:
     family: str | None = None
     family_name: str | None = None
     transformers: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)  # folders copied unchanged
+    component_files: int = 0
+    component_bytes: int = 0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     is_demo: bool = False
@@ -204,6 +207,9 @@ def check_original(
     result.warnings = list(planned.warnings)
     result.family, result.family_name = planned.family, planned.family_name
     result.transformers = [t.target for t in planned.transformers]
+    result.components = [d for d in planned.component_dirs if "/" not in d]
+    result.component_files = len(planned.components)
+    result.component_bytes = planned.component_bytes
     if result.ok and export_family and planned.family and export_family != planned.family:
         result.problems.append(
             f"the export is {get_family(export_family).name} (its config.json says so) but "

@@ -46,7 +46,7 @@ from gui.wizard.findings import (
     staging_leftovers,
 )
 from gui.wizard.report import report_html, summary_html
-from gui.wizard.widgets import Notice, PathField
+from gui.wizard.widgets import Notice, PathField, StageList
 
 if TYPE_CHECKING:
     from gui.wizard.repack import RepackWizard
@@ -57,6 +57,20 @@ STAGE_LABELS = {
     "finalize": "Renaming the folder into place",
     "done": "Done",
 }
+
+
+def run_stages(plan: Any) -> list[tuple[str, str]]:
+    """The stages core.repack.runner goes through for this plan, in order, with titles."""
+    stages = [("copy components", f"Copy the other components ({len(plan.components)} files)")]
+    stages += [
+        (f"write {t.target}", f"Write {t.target}/ ({len(t.tensors)} tensors, renamed)")
+        for t in plan.transformers
+    ]
+    stages += [
+        ("verify", "Verify tensors, shapes and every MXFP8 scale"),
+        ("finalize", f"Rename into {plan.output.name}"),
+    ]
+    return stages
 
 
 def stage_label(stage: str) -> str:
@@ -86,7 +100,7 @@ class _CheckedPage(QWizardPage):
         self.notice = Notice()
         self._ready = False
 
-    def isComplete(self) -> bool:  # noqa: N802 - Qt override
+    def isComplete(self) -> bool:
         return self._ready
 
     def set_ready(self, ready: bool) -> None:
@@ -198,9 +212,10 @@ class ExportPage(_CheckedPage):
         rotations = sum(len(e.rotations) for e in experts)
         metadata = sum(len(e.attention_metadata) for e in experts)
         if rotations or metadata:
+            entries = "entry" if metadata == 1 else "entries"
             self.facts["attention"].setText(
                 f"w8a8f8 recipe: {rotations} QuaRot rotation tensor(s) and {metadata} FA3 "
-                "entr(ies) will be ignored — attention runs in BF16, which is exact"
+                f"{entries} will be ignored — attention runs in BF16, which is exact"
             )
         else:
             self.facts["attention"].setText("none (linear-only MXFP8)")
@@ -233,20 +248,28 @@ class OriginalPage(_CheckedPage):
         self.source.setWordWrap(True)
         self.source.setStyleSheet("color: #555")
         self.auto = True  # filled by the guess, not by the user
+        self.uses = QLabel("—")
+        self.uses.setWordWrap(True)
+        self.uses.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box = QGroupBox("What the repack takes from it")
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.uses)
         layout = QVBoxLayout(self)
         layout.addWidget(self.field)
         layout.addWidget(self.source)
         layout.addWidget(self.notice)
+        layout.addWidget(box)
         layout.addStretch(1)
 
     def _typed(self, _text: str) -> None:
         self.auto = False
         self.source.setText("")
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt override
+    def initializePage(self) -> None:
         if self.wiz.guessing and not self.field.path():
-            self.notice.show_busy("Looking for the original model in your library and next to "
-                                  "the export…")
+            self.notice.show_busy(
+                "Looking for the original model in your library and next to the export…"
+            )
             return
         self.check(self.field.path())
 
@@ -271,6 +294,7 @@ class OriginalPage(_CheckedPage):
     def check(self, path: str) -> None:
         self.wiz.original_check = None
         self.set_ready(False)
+        self.uses.setText("—")
         findings = self.wiz.findings
         if findings is None:
             self.call.forget()
@@ -307,6 +331,16 @@ class OriginalPage(_CheckedPage):
                 good.append("This is a demo model (random weights): fine for trying the repack.")
         self.wiz.original_check = check if check.ok else None
         self.notice.show_messages(check.problems, [], good)
+        if check.ok:
+            folders = ", ".join(f"{c}/" for c in check.components) or "no other folders"
+            configs = " and ".join(f"{t}/config.json" for t in check.transformers)
+            self.uses.setText(
+                f"Copied unchanged: {folders} — {check.component_files} file(s), "
+                f"{human_bytes(check.component_bytes)}.\n"
+                f"Kept, marked as MXFP8: {configs}.\n"
+                "Its BF16 transformer weights are not used (the export replaces them), except "
+                "for any tensor the export leaves out."
+            )
         self.set_ready(check.ok)
 
 
@@ -361,7 +395,7 @@ class OutputPage(_CheckedPage):
     def _typed(self, _text: str) -> None:
         self.auto = False
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt override
+    def initializePage(self) -> None:
         findings = self.wiz.findings
         if findings is not None and (self.auto or not self.field.path()):
             self.auto = True
@@ -424,7 +458,7 @@ class SummaryPage(_CheckedPage):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.notice)
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt override
+    def initializePage(self) -> None:
         self.show_plan()
 
     def show_plan(self) -> None:
@@ -458,10 +492,7 @@ class SummaryPage(_CheckedPage):
             self.show_plan()
         else:
             self.view.setHtml("")
-            self.notice.show_messages(
-                planned.plan.problems
-                + ["Go Back to change the folders."]
-            )
+            self.notice.show_messages([*planned.plan.problems, "Go Back to change the folders."])
             self.set_ready(False)
 
 
@@ -487,14 +518,19 @@ class RunPage(QWizardPage):
         self.eta = QLabel("")
         self.eta.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.notice = Notice()
+        self.stages = StageList()
         row = QHBoxLayout()
         row.addWidget(self.amount, 1)
         row.addWidget(self.eta)
+        steps = QGroupBox("Steps")
+        steps_layout = QVBoxLayout(steps)
+        steps_layout.addWidget(self.stages)
         layout = QVBoxLayout(self)
         layout.addWidget(self.stage)
         layout.addWidget(self.bar)
         layout.addLayout(row)
         layout.addSpacing(8)
+        layout.addWidget(steps)
         layout.addWidget(self.notice)
         layout.addStretch(1)
         self.task: TaskThread | None = None
@@ -502,14 +538,14 @@ class RunPage(QWizardPage):
         self._started_at = 0.0
         self._output: Path | None = None
 
-    def isComplete(self) -> bool:  # noqa: N802 - Qt override
+    def isComplete(self) -> bool:
         return self.state == "done"
 
     @property
     def running(self) -> bool:
         return self.task is not None and self.task.running
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt override
+    def initializePage(self) -> None:
         planned = self.wiz.planned
         assert planned is not None, "the summary page is complete only with a plan"
         plan = planned.plan
@@ -520,6 +556,7 @@ class RunPage(QWizardPage):
         self.amount.setText("")
         self.eta.setText("")
         self.notice.clear_messages()
+        self.stages.set_stages(run_stages(plan))
         self._set_state("running")
         self._started_at = time.monotonic()
         self.task = TaskThread(
@@ -532,7 +569,7 @@ class RunPage(QWizardPage):
         self.task.finished.connect(self.wiz.task_finished)
         self.task.start()
 
-    def cleanupPage(self) -> None:  # noqa: N802 - Qt override
+    def cleanupPage(self) -> None:
         """Back after a failed or cancelled run: check the folders again before a new try."""
         self._set_state("idle")
         self.wiz.summary_page.replan()
@@ -552,18 +589,20 @@ class RunPage(QWizardPage):
         if self.state != "running":
             return
         self.stage.setText(stage_label(progress.stage))
+        self.stages.reach(progress.stage)
         self.bar.setValue(round(progress.fraction * 1000))
         elapsed = max(1e-6, time.monotonic() - self._started_at)
         rate = progress.done / elapsed
         self.amount.setText(
-            f"{human_bytes(progress.done)} of {human_bytes(progress.total)} · "
-            f"{human_bytes(rate)}/s"
+            f"{human_bytes(progress.done)} of {human_bytes(progress.total)} · {human_bytes(rate)}/s"
         )
         if progress.eta_seconds is not None and progress.stage != "done":
-            self.eta.setText(f"about {human_duration(progress.eta_seconds)} left")
+            eta = progress.eta_seconds
+            self.eta.setText("almost done" if eta < 1 else f"about {human_duration(eta)} left")
 
     def _succeeded(self, outcome: RepackOutcome) -> None:
         self.wiz.outcome = outcome
+        self.stages.finish()
         self.bar.setValue(1000)
         self.stage.setText("Done")
         self.eta.setText("")
@@ -577,6 +616,7 @@ class RunPage(QWizardPage):
             if not left
             else f"A temporary folder remains: {left[0]} (remove it)."
         )
+        self.stages.stop()
         self.stage.setText("The repack failed")
         self.eta.setText("")
         self.notice.show_messages(
@@ -587,6 +627,7 @@ class RunPage(QWizardPage):
     def _cancelled(self, _reason: str) -> None:
         output = self._output
         left = staging_leftovers(output) if output else []
+        self.stages.stop()
         self.stage.setText("Cancelled")
         self.eta.setText("")
         if output is not None and not output.exists() and not left:
@@ -598,7 +639,9 @@ class RunPage(QWizardPage):
             )
         else:
             remains = [str(p) for p in left] + ([str(output)] if output and output.exists() else [])
-            self.notice.show_messages(warnings=[f"Cancelled, but these remain: {', '.join(remains)}"])
+            self.notice.show_messages(
+                warnings=[f"Cancelled, but these remain: {', '.join(remains)}"]
+            )
         self._set_state("cancelled")
 
 
@@ -610,8 +653,9 @@ class DonePage(QWizardPage):
         super().__init__()
         self.wiz = wizard
         self.setTitle("Repacked")
-        self.setSubTitle("The verification report. The new folder loads as an MXFP8 (offline) "
-                         "Diffusers model.")
+        self.setSubTitle(
+            "The verification report. The new folder loads as an MXFP8 (offline) Diffusers model."
+        )
         self.view = report_view()
         self.add = QCheckBox("Add to the model library as")
         self.add.setChecked(True)
@@ -633,7 +677,7 @@ class DonePage(QWizardPage):
         if not on:
             self.open.setChecked(False)
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt override
+    def initializePage(self) -> None:
         outcome = self.wiz.outcome
         if outcome is None:
             return

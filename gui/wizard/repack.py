@@ -18,6 +18,7 @@ its own thread (gui/wizard/background.py); Qt-free logic lives in gui/wizard/fin
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class RepackWizard(QWizard):
         self.setOption(QWizard.WizardOption.DisabledBackButtonOnLastPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
         self.setMinimumSize(760, 560)
-        self.resize(860, 640)
+        self.resize(860, 600)
 
         self.export_page = ExportPage(self)
         self.original_page = OriginalPage(self)
@@ -209,7 +210,7 @@ class RepackWizard(QWizard):
             return
         super().reject()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.running:
             self._close_when_stopped = True
             self.run_page.cancel()
@@ -272,7 +273,5 @@ class RepackWizard(QWizard):
 
 def _emit_if_alive(signal: Any, *args: Any) -> None:
     """Emit a signal of a wizard that may have been deleted since it closed."""
-    try:
+    with contextlib.suppress(RuntimeError):  # the C++ object is gone: nobody listens
         signal.emit(*args)
-    except RuntimeError:  # the C++ object is gone: nobody can be listening
-        pass

@@ -92,9 +92,7 @@ def summary_html(planned: Any) -> str:
         )
     parts.append(f"<p>New folder {_path(plan.output)}:</p>")
     parts.append(
-        _table(
-            ["Transformer", "From", "Tensors", "MXFP8 layers", "Float tensors", "Size"], rows
-        )
+        _table(["Transformer", "From", "Tensors", "MXFP8 layers", "Float tensors", "Size"], rows)
     )
     how = "hard-linked (no extra space)" if linked else "copied"
     parts.append(

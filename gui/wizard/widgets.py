@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from typing import ClassVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSizePolicy,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -78,6 +80,70 @@ class PathField(QWidget):
         if chosen:
             self.picked.emit(chosen)
             self.set_path(chosen)
+
+
+class StageList(QWidget):
+    """The run's stages as a checklist: ○ to come, ▶ running, ✔ done, ✖ stopped."""
+
+    MARKS: ClassVar[dict[str, tuple[str, str]]] = {
+        "pending": ("○", "#888888"),
+        "running": ("▶", "#1f5fa8"),
+        "done": ("✔", GOOD_COLOUR),
+        "stopped": ("✖", PROBLEM_COLOUR),
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.stages: list[str] = []
+        self.states: dict[str, str] = {}
+        self._labels: dict[str, QLabel] = {}
+        self._titles: dict[str, str] = {}
+
+    def set_stages(self, stages: list[tuple[str, str]]) -> None:
+        """(stage key, title) in run order; all pending."""
+        for label in self._labels.values():
+            label.deleteLater()
+        self.stages = [key for key, _ in stages]
+        self._titles = dict(stages)
+        self._labels = {}
+        for key, _title in stages:
+            label = QLabel()
+            label.setTextFormat(Qt.TextFormat.RichText)
+            self._layout.addWidget(label)
+            self._labels[key] = label
+        self.states = dict.fromkeys(self.stages, "pending")
+        self._show()
+
+    def reach(self, stage: str) -> None:
+        """``stage`` started: every earlier stage is done."""
+        if stage not in self.states:
+            return
+        index = self.stages.index(stage)
+        for i, key in enumerate(self.stages):
+            self.states[key] = "done" if i < index else "running" if i == index else "pending"
+        self._show()
+
+    def finish(self) -> None:
+        self.states = dict.fromkeys(self.stages, "done")
+        self._show()
+
+    def stop(self) -> None:
+        for key, state in self.states.items():
+            if state == "running":
+                self.states[key] = "stopped"
+        self._show()
+
+    def _show(self) -> None:
+        for key, label in self._labels.items():
+            mark, colour = self.MARKS[self.states[key]]
+            weight = "600" if self.states[key] == "running" else "400"
+            label.setText(
+                f"<span style='color:{colour}'>{mark}</span>&nbsp;&nbsp;"
+                f"<span style='font-weight:{weight}'>{html.escape(self._titles[key])}</span>"
+            )
 
 
 class Notice(QLabel):

@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -46,7 +45,7 @@ from core.generate.request import (
 from core.models.catalog import FAMILIES, get_family
 from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
-from gui.engine import JobError, PreviewFrame, probe_devices
+from gui.engine import JobError, PreviewFrame, probe_devices, warm_up_imports
 from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.form_state import FormState
 from gui.widgets.generate_form import GenerateForm, ModelChoice
@@ -59,6 +58,7 @@ log = logging.getLogger(__name__)
 OUTPUT_DIR_KEY = "generate/output_dir"
 NO_PRESET = "— none —"
 PROBE_DELAY_MS = 300
+PLAYER_WARM_UP_MS = 1500
 
 
 def output_dir_setting() -> Path:
@@ -95,11 +95,21 @@ def list_model_choices() -> tuple[list[ModelChoice], list[str]]:
 def _choice_for(name: str, path: Path, family: str | None, layout: str | None) -> ModelChoice:
     folder = str(path)
     if not path.is_dir():
-        return ModelChoice(f"{name}  (folder missing)", folder, None, path=folder,
-                           problem=f"{folder} is missing: reconnect the drive or remove it in Models")
+        return ModelChoice(
+            f"{name}  (folder missing)",
+            folder,
+            None,
+            path=folder,
+            problem=f"{folder} is missing: reconnect the drive or remove it in Models",
+        )
     if layout == "msmodelslim":
-        return ModelChoice(f"{name}  (needs repack)", folder, None, path=folder,
-                           problem="an msmodelslim export: repack it in Models before generating")
+        return ModelChoice(
+            f"{name}  (needs repack)",
+            folder,
+            None,
+            path=folder,
+            problem="an msmodelslim export: repack it in Models before generating",
+        )
     demo = is_demo_model(path)
     if family is None:
         from core.generate.request import ModelError, model_family
@@ -173,7 +183,9 @@ class GenerateWorkspace(QWidget):
     def _build(self) -> None:
         # model and preset
         self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.model_combo.setMinimumContentsLength(20)
         self.model_combo.currentIndexChanged.connect(self._model_selected)
         self.manage_models = QPushButton("Models…")
@@ -295,7 +307,7 @@ class GenerateWorkspace(QWidget):
         self.viewer.addWidget(self.player)
         self.viewer_title = QLabel("Preview")
         self.viewer_title.setObjectName("sectionTitle")
-        self.result_info = ElidedLabel()
+        self.result_info = ElidedLabel(hide_when_empty=False)
         self.result_info.setObjectName("hint")
         self.open_folder = QPushButton("Open folder")
         self.open_folder.setEnabled(False)
@@ -345,12 +357,24 @@ class GenerateWorkspace(QWidget):
             QTimer.singleShot(PROBE_DELAY_MS, self._probe_devices)
 
     def _probe_devices(self) -> None:
-        self.bus.engine.submit(
+        engine = self.bus.engine
+        engine.submit(
             lambda ctx: probe_devices(),
             name="probe devices",
+            background=True,
             on_done=self.form.set_devices,
-            on_error=lambda err: self.form.device.setToolTip(f"Device detection failed: {err.message}"),
+            on_error=lambda err: self.form.device.setToolTip(
+                f"Device detection failed: {err.message}"
+            ),
         )
+        engine.submit(
+            lambda ctx: warm_up_imports(),
+            name="warm up",
+            on_error=lambda err: log.warning("warm-up failed: %s", err.message),
+        )
+        # The media backend loads on the GUI thread: do it now, not when the first result
+        # arrives in the middle of a run's end.
+        QTimer.singleShot(PLAYER_WARM_UP_MS, self.player.prepare)
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self) -> None:
@@ -369,7 +393,9 @@ class GenerateWorkspace(QWidget):
         for choice in choices:
             self.model_combo.addItem(choice.label, choice.model)
             self.model_combo.setItemData(
-                self.model_combo.count() - 1, choice.problem or choice.path, Qt.ItemDataRole.ToolTipRole
+                self.model_combo.count() - 1,
+                choice.problem or choice.path,
+                Qt.ItemDataRole.ToolTipRole,
             )
         index = next((i for i, c in enumerate(choices) if c.model == wanted), 0)
         self.model_combo.setCurrentIndex(index if choices else -1)
@@ -405,16 +431,23 @@ class GenerateWorkspace(QWidget):
         fam = get_family(choice.family)
         self.form.set_family(fam.key, choice.demo)
         experts = "two experts (high-noise → low-noise)" if fam.experts == 2 else "one expert"
-        self.model_info.set_full_text(f"{fam.name} · {experts} · {fam.fps} fps",
-                                      tooltip=choice.path)
+        self.model_info.set_full_text(
+            f"{fam.name} · {experts} · {fam.fps} fps", tooltip=choice.path
+        )
         self.model_info.setObjectName("hint")
         self._repolish(self.model_info)
         remembered = self.state.get(choice.model)
-        values = remembered if remembered is not None else defaults_for(fam, demo=choice.demo).to_dict()
+        values = (
+            remembered if remembered is not None else defaults_for(fam, demo=choice.demo).to_dict()
+        )
         self.form.set_values(values)
-        self._reload_presets(select=values.get("preset") if remembered is not None else
-                             ("Demo" if choice.demo else "Official"))
-        self.panel.reset(fam.experts)
+        self._reload_presets(
+            select=values.get("preset")
+            if remembered is not None
+            else ("Demo" if choice.demo else "Official")
+        )
+        if not self.running:  # a library change during a run must not wipe its progress
+            self.panel.reset(fam.experts)
         self.validate_now()
 
     def _snapshot(self) -> dict[str, Any]:
@@ -451,8 +484,9 @@ class GenerateWorkspace(QWidget):
         def done(path: str) -> None:
             self._demo_created(path, family)
 
-        self.bus.engine.submit(work, name="create demo model", on_done=done,
-                               on_error=self._demo_failed)
+        self.bus.engine.submit(
+            work, name="create demo model", on_done=done, on_error=self._demo_failed
+        )
 
     def _demo_created(self, path: str, family: str) -> None:
         self.create_demo.setEnabled(True)
@@ -464,8 +498,9 @@ class GenerateWorkspace(QWidget):
     def _demo_failed(self, error: JobError) -> None:
         self.create_demo.setEnabled(True)
         self.create_demo.setText("Create demo model")
-        self.show_error("The demo model could not be created", error.message, error.hint,
-                        error.details)
+        self.show_error(
+            "The demo model could not be created", error.message, error.hint, error.details
+        )
 
     # ---- presets -----------------------------------------------------------------------------
     def _preset_store(self) -> Any:
@@ -513,13 +548,14 @@ class GenerateWorkspace(QWidget):
             return
         values = self.form.values()
         changed = sorted(
-            {_FIELD_NAMES.get(k, k) for k, v in preset.values.items()
-             if k in values and not _same_value(values[k], v)}
+            {
+                _FIELD_NAMES.get(k, k)
+                for k, v in preset.values.items()
+                if k in values and not _same_value(values[k], v)
+            }
         )
         self.preset_info.set_full_text(preset.description)
-        self.preset_changed.set_full_text(
-            f"Changed here: {', '.join(changed)}" if changed else ""
-        )
+        self.preset_changed.set_full_text(f"Changed here: {', '.join(changed)}" if changed else "")
 
     def _preset_chosen(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
@@ -548,10 +584,9 @@ class GenerateWorkspace(QWidget):
         """Fill the form from a request dict (preset, history entry, dropped video)."""
         model = values.get("model")
         note = ""
-        if isinstance(model, str) and model.strip():
-            if not self.select_model(model):
-                current = self._current.label if self._current else "no model"
-                note = f" (its model {model} is not in the library; kept {current})"
+        if isinstance(model, str) and model.strip() and not self.select_model(model):
+            current = self._current.label if self._current else "no model"
+            note = f" (its model {model} is not in the library; kept {current})"
         self.form.set_values(values)
         preset = values.get("preset")
         index = self.preset_combo.findData(preset) if preset else -1
@@ -784,7 +819,9 @@ class GenerateWorkspace(QWidget):
 
     def show_error(self, title: str, message: str, hint: str = "", details: str = "") -> None:
         """A non-blocking error dialog: message, hint as informative text, traceback in details."""
-        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self
+        )
         if hint:
             box.setInformativeText(hint)
         if details:

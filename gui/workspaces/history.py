@@ -47,24 +47,43 @@ def scan_with_posters(folder: Path) -> tuple[Any, dict[str, QImage]]:
         image = QImage(str(entry.poster))
         if not image.isNull():
             thumbs[str(entry.video)] = image.scaled(
-                THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                THUMB,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
             )
     return history, thumbs
+
+
+def _model_text(model: str) -> str:
+    """A demo model name reads as what it is; a folder path stays a path."""
+    from core.generate.request import demo_family_or_none
+    from core.models.catalog import get_family
+
+    family = demo_family_or_none(model)
+    if family is not None:
+        return f"demo model ({get_family(family).name}, random weights)"
+    return model
 
 
 def describe(entry: Any) -> str:
     """Rich-text details of one history entry (what a user compares between runs)."""
     r = entry.request
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created))
-    model = r.model
+    model = _model_text(r.model)
     rows = [
         ("Prompt", escape(r.prompt) or "<i>(empty)</i>"),
         ("Model", escape(model)),
-        ("Video", f"{r.width}×{r.height}, {r.frames} frames at {r.fps} fps "
-                  f"({r.frames / max(1, r.fps):.2f} s)"),
+        (
+            "Video",
+            f"{r.width}×{r.height}, {r.frames} frames at {r.fps} fps "
+            f"({r.frames / max(1, r.fps):.2f} s)",
+        ),
         ("Steps", str(r.steps)),
-        ("Guidance", f"{r.guidance_high:g}" + (f" / {r.guidance_low:g} (high / low-noise)"
-                                               if r.guidance_low is not None else "")),
+        (
+            "Guidance",
+            f"{r.guidance_high:g}"
+            + (f" / {r.guidance_low:g} (high / low-noise)" if r.guidance_low is not None else ""),
+        ),
         ("Seed", str(entry.seed) if entry.seed is not None else "unknown"),
         ("Made", when),
     ]
@@ -72,12 +91,14 @@ def describe(entry: Any) -> str:
         rows.insert(1, ("Image", escape(Path(r.image).name)))
     if r.preset:
         rows.append(("Preset", escape(r.preset)))
-    html = "<table cellspacing='3'>" + "".join(
-        f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>"
-        for k, v in rows
-    ) + "</table>"
-    if entry.demo:
-        html += "<p style='color:#b7791f'>demo model: random weights (the video is noise)</p>"
+    html = (
+        "<table cellspacing='3'>"
+        + "".join(
+            f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>"
+            for k, v in rows
+        )
+        + "</table>"
+    )
     if not entry.video_exists:
         html += "<p style='color:#c0392b'>The video file is missing; its settings remain.</p>"
     return html
@@ -118,6 +139,7 @@ class HistoryWorkspace(QWidget):
         self.list.setUniformItemSizes(True)
         self.list.setSpacing(4)
         self.list.currentRowChanged.connect(self._selected)
+        self.list.itemDoubleClicked.connect(self._play_in_generate)
         self.empty = QLabel("")
         self.empty.setObjectName("hint")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -206,7 +228,9 @@ class HistoryWorkspace(QWidget):
         self.list.clear()
         for entry in self.entries:
             when = time.strftime("%b %d %H:%M", time.localtime(entry.created))
-            prompt = entry.request.prompt.strip().splitlines()[0] if entry.request.prompt.strip() else ""
+            prompt = (
+                entry.request.prompt.strip().splitlines()[0] if entry.request.prompt.strip() else ""
+            )
             label = f"{when}\n{prompt[:28] + ('…' if len(prompt) > 28 else '')}"
             item = QListWidgetItem(label)
             image = thumbs.get(str(entry.video))
@@ -245,7 +269,7 @@ class HistoryWorkspace(QWidget):
             return
         self.details.setText(describe(entry))
         if entry.video_exists:
-            caption = "demo model: random weights" if entry.demo else ""
+            caption = "demo model: random weights (its video is noise)" if entry.demo else ""
             self.player.load(entry.video, caption)
         else:
             self.player.clear()
@@ -253,6 +277,12 @@ class HistoryWorkspace(QWidget):
     def _set_selection_actions(self, entry: Any) -> None:
         self.reuse_button.setEnabled(entry is not None)
         self.open_button.setEnabled(entry is not None)
+
+    def _play_in_generate(self, _item: Any = None) -> None:
+        entry = self.selected_entry()
+        if entry is not None and entry.video_exists:
+            self.player.stop()
+            self.bus.play_video.emit(str(entry.video))
 
     def reuse_selected(self) -> None:
         entry = self.selected_entry()

@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QTableWidget,
     QTableWidgetItem,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -67,7 +66,7 @@ from gui.widgets.models_format import (
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Name", "Family", "Layout", "Quantization", "Transformers", "Size", "Status")
+COLUMNS = ("Name", "Family", "Layout", "Quantization", "Experts", "Size", "Status")
 COL_NAME, COL_FAMILY, COL_LAYOUT, COL_QUANT, COL_EXPERTS, COL_SIZE, COL_STATUS = range(7)
 ID_ROLE = Qt.ItemDataRole.UserRole
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -117,6 +116,7 @@ class ModelsWorkspace(QWidget):
         self._inspecting: dict[str, int] = {}  # entry id -> generation of the inspection
         self._generation = 0
         self._jobs = 0  # add / delete / demo in flight
+        self._refreshing = False
         self._closed = False
         self._build()
         bus.library_changed.connect(self.reload)
@@ -134,14 +134,11 @@ class ModelsWorkspace(QWidget):
         self.add_button = QPushButton(icon(QStyle.StandardPixmap.SP_DirOpenIcon), "Add folder…")
         self.add_button.setToolTip("Register a Wan2.2 Diffusers folder or an msmodelslim export")
         self.add_button.clicked.connect(self.add_folder)
-        self.demo_button = QToolButton()
-        self.demo_button.setText("Create demo model")
+        self.demo_button = QPushButton("Create demo model")
         self.demo_button.setToolTip(
             "A tiny Wan2.2-shaped model with random weights, made here in seconds: it exercises "
             "every stage, and its videos are noise"
         )
-        self.demo_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.demo_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         demo_menu = QMenu(self.demo_button)
         for family in FAMILIES.values():
             action = demo_menu.addAction(family.title)
@@ -163,9 +160,7 @@ class ModelsWorkspace(QWidget):
         self.delete_button = QPushButton("Delete files…")
         self.delete_button.setToolTip("Delete the model's folder from disk (asks first)")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.refresh_button = QPushButton(
-            icon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh"
-        )
+        self.refresh_button = QPushButton(icon(QStyle.StandardPixmap.SP_BrowserReload), "Refresh")
         self.refresh_button.setToolTip("Read every folder again")
         self.refresh_button.clicked.connect(self.refresh)
 
@@ -205,6 +200,7 @@ class ModelsWorkspace(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(48)
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # library order until clicked
         self.table.setSortingEnabled(True)
@@ -254,7 +250,7 @@ class ModelsWorkspace(QWidget):
         if splitter is not None:
             self.splitter.restoreState(splitter)
         else:
-            self.splitter.setSizes([640, 440])
+            self.splitter.setSizes([780, 480])
 
     def save_state(self) -> None:
         """Called by the main window when it closes."""
@@ -289,8 +285,15 @@ class ModelsWorkspace(QWidget):
         self.infos.clear()
         self._inspecting.clear()
         self._generation += 1
-        self.reload()
+        self._refreshing = True
         self.bus.status.emit("Reading the model folders again…")
+        self.reload()
+        self._refresh_done()
+
+    def _refresh_done(self) -> None:
+        if self._refreshing and not self._inspecting:
+            self._refreshing = False
+            self.bus.status.emit(f"Read {len(self.library)} model folder(s) again")
 
     def _collect_warnings(self) -> None:
         for warning in self.library.warnings:
@@ -346,7 +349,7 @@ class ModelsWorkspace(QWidget):
         cells = [
             name,
             _Item(family_label(family) if family else "—"),
-            _Item(layout_label(layout) if layout else "—"),
+            _Item(layout_label(layout, short=True) if layout else "—"),
             _Item(quantization_label(info.quantization, info.is_demo) if known else "—"),
             _Item(str(info.experts) if known else "—", info.experts if known else -1),
             _Item(human_bytes(info.size_bytes) if known else "—", info.size_bytes if known else -1),
@@ -421,6 +424,7 @@ class ModelsWorkspace(QWidget):
             self._update_row(entry.id)
             self.inspected.emit(entry.id)
             self._busy_maybe_changed()
+            self._refresh_done()
 
         def failed(error: JobError) -> None:
             if not self._alive() or self._inspecting.get(entry.id) != generation:
@@ -584,8 +588,7 @@ class ModelsWorkspace(QWidget):
         if info.layout == "unknown":
             self._error(
                 "Not a model folder",
-                "\n\n".join(info.problems)
-                or f"{path} holds no Wan2.2 model.",
+                "\n\n".join(info.problems) or f"{path} holds no Wan2.2 model.",
             )
             return
         if info.layout == "msmodelslim":
@@ -727,9 +730,7 @@ class ModelsWorkspace(QWidget):
         self.bus.engine.run_io(
             lambda: Library(file).delete_files(entry_id, confirm=True),
             on_done=lambda folder: self._job_done(lambda: self._deleted(entry, folder)),
-            on_error=lambda error: self._job_done(
-                lambda: self._deletion_failed(error)
-            ),
+            on_error=lambda error: self._job_done(lambda: self._deletion_failed(error)),
         )
 
     def _deleted(self, entry: LibraryEntry, folder: Path) -> None:
@@ -753,10 +754,13 @@ class ModelsWorkspace(QWidget):
         """Open the repack wizard, prefilled from ``export`` (one wizard at a time)."""
         from gui.wizard import RepackWizard
 
-        if self.wizard is not None and shiboken6.isValid(self.wizard) and self.wizard.isVisible():
-            self.wizard.raise_()
-            self.wizard.activateWindow()
-            return self.wizard
+        old = self.wizard
+        if old is not None and shiboken6.isValid(old):
+            if old.isVisible():
+                old.raise_()
+                old.activateWindow()
+                return old
+            old.deleteLater()  # a finished wizard: its run thread has stopped
         self.wizard = RepackWizard(
             self.bus, export=export, library_file=self.library_file, parent=self
         )
@@ -789,3 +793,9 @@ class ModelsWorkspace(QWidget):
         if self.wizard is not None and shiboken6.isValid(self.wizard):
             return bool(self.wizard.shutdown(timeout_ms))
         return True
+
+    def close_wizard(self) -> None:
+        """Close the wizard if one is open (tests; the app closes it with its window)."""
+        if self.wizard is not None and shiboken6.isValid(self.wizard):
+            self.wizard.shutdown()
+            self.wizard.done(0)

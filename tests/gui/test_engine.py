@@ -81,15 +81,23 @@ def test_events_arrive_in_order_and_previews_become_qimages(qtbot, engine) -> No
         ctx.emit(StageStarted(stage="denoise", label="Denoising"))
         for i in range(1, 4):
             ctx.emit(
-                Step(stage="denoise", expert="single", index=i, total=3, overall_index=i,
-                     overall_total=3, it_per_s=2.0, eta_seconds=1.0, timestep=900.0)
+                Step(
+                    stage="denoise",
+                    expert="single",
+                    index=i,
+                    total=3,
+                    overall_index=i,
+                    overall_total=3,
+                    it_per_s=2.0,
+                    eta_seconds=1.0,
+                    timestep=900.0,
+                )
             )
         ctx.emit(Preview(image=pixels, step=3, total=3, frames=[0]))
         return "ok"
 
     finished = []
-    engine.submit(work, on_event=events.append, on_preview=previews.append,
-                  on_done=finished.append)
+    engine.submit(work, on_event=events.append, on_preview=previews.append, on_done=finished.append)
     qtbot.waitUntil(lambda: finished == ["ok"], timeout=5000)
     assert [e.kind for e in events] == ["stage_started", "step", "step", "step"]
     assert [e.index for e in events[1:]] == [1, 2, 3]

@@ -71,15 +71,24 @@ def test_generate_runs_in_order_plays_the_video_and_lists_it_in_history(qtbot, w
     assert done.kind == "done", getattr(done, "message", done)
     kinds = _kinds(events)
     assert kinds[0] == "started" and kinds[-1] == "done"
-    stages = [(e.kind, e.stage) for e in events if e.kind.startswith("stage_") and
-              e.kind != "stage_progress"]
+    stages = [
+        (e.kind, e.stage)
+        for e in events
+        if e.kind.startswith("stage_") and e.kind != "stage_progress"
+    ]
     assert stages == [
-        ("stage_started", "load"), ("stage_finished", "load"),
-        ("stage_started", "encode"), ("stage_finished", "encode"),
-        ("stage_started", "denoise_high"), ("stage_finished", "denoise_high"),
-        ("stage_started", "denoise_low"), ("stage_finished", "denoise_low"),
-        ("stage_started", "decode"), ("stage_finished", "decode"),
-        ("stage_started", "write"), ("stage_finished", "write"),
+        ("stage_started", "load"),
+        ("stage_finished", "load"),
+        ("stage_started", "encode"),
+        ("stage_finished", "encode"),
+        ("stage_started", "denoise_high"),
+        ("stage_finished", "denoise_high"),
+        ("stage_started", "denoise_low"),
+        ("stage_finished", "denoise_low"),
+        ("stage_started", "decode"),
+        ("stage_finished", "decode"),
+        ("stage_started", "write"),
+        ("stage_finished", "write"),
     ]
     steps = [e for e in events if e.kind == "step"]
     assert [s.overall_index for s in steps] == [1, 2, 3, 4]
@@ -117,6 +126,17 @@ def test_generate_runs_in_order_plays_the_video_and_lists_it_in_history(qtbot, w
     assert [e.video for e in history.entries] == [video]
     assert history.entries[0].seed == done.seed
     assert history.list.item(0).icon().isNull() is False  # poster thumbnail
+
+    # clicking it plays it there; "Reuse settings" fills Generate with its settings and seed
+    history.list.setCurrentRow(0)
+    assert history.player.source() == str(video)
+    assert "a red fox" in history.details.text() and str(done.seed) in history.details.text()
+    ws.form.prompt.setPlainText("something else")
+    ws.form.seed_random.setChecked(True)
+    history.reuse_button.click()
+    assert window.tabs.currentWidget() is ws
+    assert ws.form.prompt.text() == "a red fox"
+    assert ws.form.seed_value() == done.seed
 
 
 def _spy(method, calls):
@@ -203,8 +223,15 @@ def made_video(tmp_path_factory, demo_models) -> Path:
 
     out = tmp_path_factory.mktemp("made")
     request = defaults_for("t2v-a14b", demo=True, model=str(demo_models["t2v-a14b"]))
-    request = request.replace(prompt="a dropped fox", width=64, height=64, steps=3, seed=1234,
-                              guidance_high=5.5, output=str(out))
+    request = request.replace(
+        prompt="a dropped fox",
+        width=64,
+        height=64,
+        steps=3,
+        seed=1234,
+        guidance_high=5.5,
+        output=str(out),
+    )
     outcome = Runner(preview_fps=0).run(request)
     assert outcome.kind == "done", outcome
     return Path(outcome.video)
@@ -213,12 +240,22 @@ def made_video(tmp_path_factory, demo_models) -> Path:
 def _drop(widget, path: Path) -> QDropEvent:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, drop)
     return drop
 
@@ -244,8 +281,13 @@ def test_a_file_without_settings_is_refused_at_the_drop(qtbot, window, tmp_path)
     text.write_text("hello")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(text))])
-    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(5, 5),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert not enter.isAccepted()
 
@@ -282,8 +324,9 @@ def test_fields_flag_invalid_values_and_gate_generate(qtbot, window, installed_d
     assert not ws.generate_button.isEnabled()
 
 
-def test_i2v_needs_an_image_and_t2v_hides_the_image_field(qtbot, window, installed_demo,
-                                                          tmp_path) -> None:
+def test_i2v_needs_an_image_and_t2v_hides_the_image_field(
+    qtbot, window, installed_demo, tmp_path
+) -> None:
     ws = _ws(window)
     assert not ws.form.image.isVisibleTo(ws)  # T2V: no image input
     assert ws.form.guidance_low.isVisibleTo(ws)  # two experts: two guidance fields

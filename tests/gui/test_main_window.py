@@ -54,9 +54,13 @@ def test_torch_is_not_imported_when_the_window_is_first_shown(tmp_path: Path) ->
         "print('HEAVY', heavy)\n"
         "w.close()\n"
     )
-    env = {"QT_QPA_PLATFORM": "offscreen", "WAN_STUDIO_HOME": str(tmp_path / "home"),
-           "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "WAN_STUDIO_HOME": str(tmp_path / "home"),
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout, result.stdout

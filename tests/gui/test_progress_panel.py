@@ -19,15 +19,35 @@ from gui.widgets.progress_panel import (
 
 
 def _step(stage, expert, index, total, overall_index, overall_total, overall):
-    return ev.Step(stage=stage, expert=expert, index=index, total=total,
-                   overall_index=overall_index, overall_total=overall_total, it_per_s=2.5,
-                   eta_seconds=65.0, timestep=500.0, overall=overall)
+    return ev.Step(
+        stage=stage,
+        expert=expert,
+        index=index,
+        total=total,
+        overall_index=overall_index,
+        overall_total=overall_total,
+        it_per_s=2.5,
+        eta_seconds=65.0,
+        timestep=500.0,
+        overall=overall,
+    )
 
 
 def _plan(steps=8, switch=6):
-    return ev.Plan(width=128, height=128, frames=9, fps=16, steps=steps, high_steps=switch,
-                   low_steps=steps - switch, switch_step=switch, device="cpu", dtype="float32",
-                   offload="none", memory={"peak": 3 * 2**30})
+    return ev.Plan(
+        width=128,
+        height=128,
+        frames=9,
+        fps=16,
+        steps=steps,
+        high_steps=switch,
+        low_steps=steps - switch,
+        switch_step=switch,
+        device="cpu",
+        dtype="float32",
+        offload="none",
+        memory={"peak": 3 * 2**30},
+    )
 
 
 def test_fallback_labels_match_core() -> None:
@@ -63,8 +83,14 @@ def test_two_expert_run_walks_through_every_state(qtbot) -> None:
     panel.handle_event(_step("denoise_low", "low", 1, 2, 7, 8, 0.55))
     assert panel.overall_bar.value() == 600
     states = panel.stages.states()
-    assert states == {"load": SKIPPED, "encode": DONE, "denoise_high": DONE,
-                      "denoise_low": RUNNING, "decode": PENDING, "write": PENDING}
+    assert states == {
+        "load": SKIPPED,
+        "encode": DONE,
+        "denoise_high": DONE,
+        "denoise_low": RUNNING,
+        "decode": PENDING,
+        "write": PENDING,
+    }
     assert panel.stages.rows["encode"].info.text() == "0.2 s"
     assert panel.stages.rows["load"].info.text() == "model already loaded"
 

@@ -23,13 +23,26 @@ def _distinct_colors(image, x0: int, y0: int, x1: int, y1: int) -> int:
 def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
     xvfb_run = shutil.which("xvfb-run")
     if xvfb_run is None:  # the README test command installs it (apt-get xvfb xauth)
-        pytest.fail("xvfb-run is missing: install Debian's xvfb and xauth (make test does, as root)")
+        pytest.fail(
+            "xvfb-run is missing: install Debian's xvfb and xauth (make test does, as root)"
+        )
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["WAN_STUDIO_HOME"] = str(tmp_path / "home")
     result = subprocess.run(
-        [xvfb_run, "-a", "-s", "-screen 0 1400x900x24", sys.executable,
-         str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            xvfb_run,
+            "-a",
+            "-s",
+            "-screen 0 1400x900x24",
+            sys.executable,
+            str(ROOT / "scripts" / "screenshots.py"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     from PySide6.QtGui import QImage

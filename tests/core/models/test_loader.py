@@ -171,6 +171,11 @@ def test_mode_and_folder_errors(demo_t2v: Path, quantized: Path, tmp_path: Path)
     shutil.rmtree(broken / "transformer_2")
     with pytest.raises(LoadError, match="lacks transformer_2"):
         load_pipeline(broken, LoadOptions(device="cpu"))
+    index = json.loads((broken / "model_index.json").read_text())
+    index["transformer_2"] = [None, None]
+    (broken / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(LoadError, match=r"Wan2\.2-T2V-A14B needs both experts"):
+        load_pipeline(broken, LoadOptions(device="cpu"))
 
 
 def test_checkpoint_errors_become_load_errors(quantized: Path, tmp_path: Path) -> None:

@@ -14,7 +14,14 @@ from core.quant.checkpoint import CorruptCheckpoint, PickleWeightsRefused
 from core.quant.component import ComponentError
 from core.quant.description import DescriptionError, UnsupportedQuantType
 from core.quant.layer import Mxfp8Linear
-from core.quant.streaming import WeightsError, load_transformer, quantized_layer_count
+from core.quant.streaming import (
+    WeightsError,
+    build_skeleton,
+    load_transformer,
+    quantized_layer_count,
+    swap_in_mxfp8,
+    weight_bytes,
+)
 from tests.core.quant.helpers import (
     DESCRIPTION,
     WEIGHTS,
@@ -80,6 +87,12 @@ def test_online_quantizes_the_default_layers(demo_t2v: Path) -> None:
     assert layer.weight.dtype == torch.float8_e4m3fn and layer.weight_scale.dtype == torch.uint8
     assert report.bytes_after < report.bytes_before
     assert model.dtype == torch.float32  # diffusers' dtype probe must not see float8
+    # The meta-device estimate (used by bench/quant_memory.py) predicts what was really loaded.
+    skeleton = build_skeleton(json.loads((demo_t2v / "transformer" / "config.json").read_text()))
+    swap_in_mxfp8(skeleton, report.layers_quantized)
+    assert weight_bytes(skeleton, torch.float32) == report.bytes_after
+    assert weight_bytes(skeleton, torch.float32, unquantized=True) == report.bytes_before
+    assert weight_bytes(model, torch.float32) == report.bytes_after
     assert _forward(model).isfinite().all()
 
 
