@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._closed and self.bus.has_engine and self.engine.busy and self.isVisible():
+        if not self._closed and self.bus.has_engine and self.engine.user_busy and self.isVisible():
             answer = QMessageBox.question(
                 self,
                 "Quit Wan Studio?",

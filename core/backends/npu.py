@@ -140,8 +140,8 @@ class NpuBackend(MxLinearBackend):
 
     def quantize(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         torch_npu = self._module()
-        data, pairs = torch_npu.npu_dynamic_mx_quant(x, **self._quant_kwargs(torch_npu))
-        return data, pairs_to_scale(pairs, x.shape[-1])
+        data, scale = torch_npu.npu_dynamic_mx_quant(x, **self._quant_kwargs(torch_npu))
+        return data, pairs_to_scale(_as_pairs(scale, x), x.shape[-1])
 
     def linear(self, x: torch.Tensor, layer: MxLinearLayer) -> torch.Tensor:
         import torch
@@ -162,6 +162,7 @@ class NpuBackend(MxLinearBackend):
             rows = rows.to(torch.bfloat16)  # the activation quantizer takes fp16/bf16 here
         torch_npu = state.torch_npu
         qx, sx = torch_npu.npu_dynamic_mx_quant(rows, **self._quant_kwargs(torch_npu))
+        sx = _as_pairs(sx, rows)
         out = torch_npu.npu_quant_matmul(
             qx,
             state.weight_t,
@@ -174,3 +175,9 @@ class NpuBackend(MxLinearBackend):
             group_sizes=list(GROUP_SIZES),
         )
         return out.reshape(*x.shape[:-1], n)
+
+
+def _as_pairs(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Older torch_npu builds return the activation scales in the canonical layout (rank of x)
+    instead of pairs (rank + 1); npu_quant_matmul takes pairs (mxfp8.md §5)."""
+    return scale_to_pairs(scale) if scale.dim() == x.dim() else scale

@@ -126,7 +126,10 @@ def pick_frames(latent_frames: int, count: int) -> list[int]:
 
 class LatentPreviewer:
     """Turns latents [B, C, T, h, w] into a uint8 RGB strip of a few frames, at most
-    ``max_per_second`` times a second (``due()``)."""
+    ``max_per_second`` times a second (``due()``).
+
+    The strip has one pixel per latent pixel (the GUI scales it for display, crisp); set
+    ``min_height`` to have it upscaled here (nearest, never beyond the VAE's own scale)."""
 
     def __init__(
         self,
@@ -135,7 +138,7 @@ class LatentPreviewer:
         spatial_scale: int,
         frames: int = 4,
         max_per_second: float = 4.0,
-        min_height: int = 128,
+        min_height: int = 0,
     ) -> None:
         self.channels = channels
         self.factors, self.bias, self.table = rgb_factors(channels, wan22_vae)
@@ -144,7 +147,8 @@ class LatentPreviewer:
         self.min_interval = 0.0 if max_per_second <= 0 else 1.0 / max_per_second
         self.min_height = min_height
         self._last = -math.inf
-        self._weights: Any = None  # torch tensors cached per (device, dtype)
+        self._weights: Any = None  # (factors, bias) torch tensors on the latents' device
+        self._numpy: Any = None  # the same as float32 numpy arrays, for latents on the CPU
         self.seconds = 0.0  # total time spent rendering (for the benchmark)
         self.count = 0
 
@@ -156,17 +160,12 @@ class LatentPreviewer:
     def render(self, latents: Any) -> tuple[Any, list[int]]:
         """(uint8 numpy [H, W*n, 3], latent frame indices) for the first sample of ``latents``."""
         import numpy as np
-        import torch
 
         started = time.perf_counter()
         self._last = started
-        with torch.no_grad():
-            x = latents[0]  # [C, T, h, w]
-            idx = pick_frames(x.shape[1], self.frames)
-            weights, bias = self._weights_for(x.device)
-            # matmul, not einsum: einsum's planning costs milliseconds on tensors this small.
-            rgb = torch.matmul(x[:, idx].permute(1, 2, 3, 0).float(), weights) + bias
-            rgb = rgb.clamp_(0, 255).to(torch.uint8).cpu().numpy()  # [T, h, w, 3]
+        x = latents[0].detach()  # [C, T, h, w]
+        idx = pick_frames(x.shape[1], self.frames)
+        rgb = self.project_host(x, idx) if x.device.type == "cpu" else self.project_device(x, idx)
         t, h, w, _ = rgb.shape
         strip = rgb.transpose(1, 0, 2, 3).reshape(h, t * w, 3)  # frames side by side
         scale = min(self.spatial_scale, max(1, math.ceil(self.min_height / max(h, 1))))
@@ -176,6 +175,38 @@ class LatentPreviewer:
         self.seconds += time.perf_counter() - started
         self.count += 1
         return np.ascontiguousarray(strip), idx
+
+    def project_host(self, x: Any, idx: list[int]) -> Any:
+        """uint8 [T, h, w, 3] from CPU latents [C, T, h, w], in numpy with no torch op at all:
+        a torch op on a tiny tensor wakes the intra-op thread pool, which costs far more than
+        the projection itself."""
+        import numpy as np
+        import torch
+
+        a = x.numpy() if x.dtype == torch.float32 else x.float().numpy()
+        factors, bias = self._numpy_weights()
+        rgb = np.matmul(a[:, idx].transpose(1, 2, 3, 0), factors) + bias
+        return np.clip(rgb, 0, 255, out=rgb).astype(np.uint8)
+
+    def project_device(self, x: Any, idx: list[int]) -> Any:
+        """The same on the latents' device: project there, move only the small uint8 result."""
+        import torch
+
+        with torch.no_grad():
+            factors, bias = self._weights_for(x.device)
+            index = torch.tensor(idx, device=x.device)
+            rgb = torch.matmul(x.index_select(1, index).permute(1, 2, 3, 0).float(), factors)
+            rgb = (rgb + bias).clamp_(0, 255).to(torch.uint8)
+        return rgb.cpu().numpy()
+
+    def _numpy_weights(self) -> tuple[Any, Any]:
+        import numpy as np
+
+        if self._numpy is None:
+            factors = np.asarray(self.factors, dtype=np.float32) * np.float32(127.5)
+            bias = (np.asarray(self.bias, dtype=np.float32) + np.float32(1.0)) * np.float32(127.5)
+            self._numpy = (factors, bias)
+        return self._numpy
 
     def _weights_for(self, device: Any) -> Any:
         import torch

@@ -20,8 +20,8 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,11 +171,9 @@ def write_video(
         ]
     if description:
         params += ["-metadata", f"description={description}"]
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=".part.mp4", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # Not mkstemp: ffmpeg creates the file itself, with the user's normal permissions (umask),
+    # where mkstemp would leave the published video private (0600).
+    tmp = target.parent / f".{target.stem}.{secrets.token_hex(6)}.part.mp4"
     try:
         writer = imageio.get_writer(
             tmp,

@@ -96,6 +96,25 @@ def _reciprocal(byte: torch.Tensor, work_dtype: torch.dtype, rule: ScaleRule) ->
     return bits.to(int_dtype).view(work_dtype)
 
 
+_BF16_TABLES: dict[tuple[ScaleRule, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _bf16_tables(rule: ScaleRule, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """For bf16 input the block amax is one of 32768 magnitudes, so its scale byte and
+    reciprocal are table look-ups (built once per rule and device with the formulas above).
+    Two gathers replace a dozen small element-wise ops per chunk, which matters most when the
+    CPU is shared and every parallel region waits for a time slice."""
+    key = (rule, str(device))
+    tables = _BF16_TABLES.get(key)
+    if tables is None:
+        magnitudes = torch.arange(0x8000, dtype=torch.int32)
+        byte = _scale_bytes(magnitudes, torch.bfloat16, rule)
+        recip = _reciprocal(byte, torch.bfloat16, rule)
+        tables = (byte.to(torch.uint8).to(device), recip.view(torch.int16).to(device))
+        _BF16_TABLES[key] = tables
+    return tables
+
+
 def _quantize_rows(
     rows: torch.Tensor, rule: ScaleRule, data_out: torch.Tensor, scale_out: torch.Tensor
 ) -> None:
@@ -110,8 +129,15 @@ def _quantize_rows(
         rows = torch.nn.functional.pad(rows, (0, blocks * BLOCK_SIZE - k))
     blocked = rows.view(r, blocks, BLOCK_SIZE)
     amax_bits = (blocked.view(int_dtype) & mag_mask).amax(dim=-1)
-    byte = _scale_bytes(amax_bits, work_dtype, rule)
-    scaled = blocked * _reciprocal(byte, work_dtype, rule).unsqueeze(-1)
+    if work_dtype == torch.bfloat16:
+        byte_table, recip_table = _bf16_tables(rule, rows.device)
+        index = amax_bits.view(-1).to(torch.int32)
+        byte = byte_table.index_select(0, index).view(r, blocks)
+        recip = recip_table.index_select(0, index).view(r, blocks).view(torch.bfloat16)
+    else:
+        byte = _scale_bytes(amax_bits, work_dtype, rule)
+        recip = _reciprocal(byte, work_dtype, rule)
+    scaled = blocked * recip.unsqueeze(-1)
     scaled.clamp_(-E4M3_MAX, E4M3_MAX)
     scaled = scaled.view(r, blocks * BLOCK_SIZE)[:, :k]
     data_out.copy_(scaled)  # dtype conversion to float8_e4m3fn: round to nearest even

@@ -111,9 +111,11 @@ class Mxfp8Linear(nn.Module):
         for name, tensor in self.named_parameters(recurse=False):
             if tensor.is_meta:
                 raise MxFormatError(f"{name} was never loaded (still on the meta device)")
-        if bool((self.weight_scale == SCALE_NAN).any()):
+        scale = self.weight_scale
+        if scale.numel() and int(scale.max()) == SCALE_NAN:  # 0xFF is the largest byte
             raise MxFormatError(
-                "weight_scale holds byte 0xFF (a NaN scale): the whole block would be NaN"
+                "weight_scale holds byte 0xFF (a NaN scale, from Inf/NaN in the weights): "
+                "the layer would output NaN"
             )
         self.backend = backend
         self.backend_state = None

@@ -269,8 +269,8 @@ def _assign(model: nn.Module, name: str, tensor: torch.Tensor) -> None:
 
 
 def _check_scale(where: Path, name: str, entry: TensorEntry, scale: torch.Tensor) -> None:
-    bad = scale == SCALE_NAN
-    if bool(bad.any()):
+    if scale.numel() and int(scale.max()) == SCALE_NAN:  # 0xFF is the largest byte; max is fast
+        bad = scale == SCALE_NAN
         rows, blocks = bad.nonzero()[0].tolist()
         raise WeightsError(
             f"{where}: {name} in {entry.file.name} has {int(bad.sum())} NaN scale byte(s) (0xFF), "
@@ -295,6 +295,7 @@ def load_transformer(
     """Load one transformer folder; returns the ready model and its report.
 
     ``backend`` (a core.backends MXFP8 backend) is required when any layer ends up MXFP8.
+    ``info`` skips re-reading the folder when the caller already examined it.
     """
     started = time.perf_counter()
     rule = parse_rule(rule)
@@ -309,44 +310,68 @@ def load_transformer(
         )
 
     model = build_skeleton(info.config)
-    linears = linear_layers(model)
     report = ComponentReport(component=component, folder=str(info.path), mode=mode, notes=notes)
-    if mode == MODE_OFFLINE:
-        quantized = info.quantized_layers()
-        not_linear = [q for q in quantized if q not in linears]
-        if not_linear:
-            raise WeightsError(
-                f"{info.description.source if info.description else info.path}: "
-                f"{_examples(not_linear)} marked {QUANT_MXFP8}, but the model has no linear "
-                "layer of that name. The description does not belong to this model."
-            )
-        chosen = set(quantized)
-        quantized = [n for n in linears if n in chosen]  # model order, whatever the source order
-        reason = REASON_DESCRIPTION_FLOAT if info.description else REASON_DTYPE_FLOAT
-        report.kept = {n: reason for n in linears if n not in chosen}
-        report.layer_source = info.layer_source
-        report.description = str(info.description_path) if info.description_path else None
-        if info.description is not None:
-            report.skipped_entries.extend(info.description.attention_entries)
-    elif mode == MODE_ONLINE:
-        plan = plan_default((n, m.in_features) for n, m in linears.items())
-        quantized, report.kept = plan.quantize, plan.kept
-        report.layer_source = "default selection"
-    else:
-        quantized = []
+    quantized = _choose_layers(model, info, mode, report)
     swap_in_mxfp8(model, quantized)
-    report.layers_quantized = list(quantized)
-
     tasks, skipped = plan_tensors(model, info, mode, quantized, component)
-    for name in skipped:
-        if name not in report.skipped_entries:
-            report.skipped_entries.append(name)
+    report.skipped_entries += [n for n in skipped if n not in report.skipped_entries]
     if report.skipped_entries:
         report.notes.append(
             f"{component}: skipped {len(report.skipped_entries)} attention-quantization entries "
             "(rotation tensors / FA3 metadata); attention runs in BF16, so the result is exact"
         )
+    _stream(model, info, tasks, device, dtype, rule, progress, cancel)
+    _finish(model, info, quantized, device, backend)
 
+    report.checkpoint_bytes = info.checkpoint.nbytes
+    report.bytes_after = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    report.bytes_before = weight_bytes(model, dtype, unquantized=True)
+    report.seconds = time.perf_counter() - started
+    return model, report
+
+
+def _choose_layers(
+    model: nn.Module, info: TransformerDir, mode: str, report: ComponentReport
+) -> list[str]:
+    """The linears to make MXFP8 (model order); fills the report's kept reasons and sources."""
+    linears = linear_layers(model)
+    if mode == MODE_ONLINE:
+        plan = plan_default((n, m.in_features) for n, m in linears.items())
+        report.kept = plan.kept
+        report.layer_source = "default selection"
+        report.layers_quantized = list(plan.quantize)
+        return plan.quantize
+    if mode != MODE_OFFLINE:
+        return []
+    chosen = set(info.quantized_layers())
+    not_linear = [q for q in info.quantized_layers() if q not in linears]
+    if not_linear:
+        raise WeightsError(
+            f"{info.description.source if info.description else info.path}: "
+            f"{_examples(not_linear)} marked {QUANT_MXFP8}, but the model has no linear "
+            "layer of that name. The description does not belong to this model."
+        )
+    reason = REASON_DESCRIPTION_FLOAT if info.description else REASON_DTYPE_FLOAT
+    report.kept = {n: reason for n in linears if n not in chosen}
+    report.layer_source = info.layer_source
+    report.description = str(info.description_path) if info.description_path else None
+    if info.description is not None:
+        report.skipped_entries.extend(info.description.attention_entries)
+    report.layers_quantized = [n for n in linears if n in chosen]
+    return list(report.layers_quantized)
+
+
+def _stream(
+    model: nn.Module,
+    info: TransformerDir,
+    tasks: list[_Task],
+    device: str | torch.device,
+    dtype: torch.dtype,
+    rule: ScaleRule,
+    progress: Callable[[float], None] | None,
+    cancel: CancelToken | None,
+) -> None:
+    """Read every tensor once, into its final dtype and device, and assign it into the model."""
     keep_fp32 = getattr(model, "_keep_in_fp32_modules", None) or []
     total = sum(t.entry.nbytes for t in tasks) or 1
     done = 0
@@ -355,7 +380,7 @@ def load_transformer(
             if cancel is not None:
                 cancel.raise_if_cancelled()
             tensor = reader.read(task.name)
-            if task.kind == "quantize":
+            if task.kind == "quantize":  # online: BF16 in, MXFP8 out, BF16 freed at once
                 layer = model.get_submodule(task.name.rpartition(".")[0])
                 codes, scale = quantize_mx(tensor.to(device), rule)
                 del tensor
@@ -377,13 +402,23 @@ def load_transformer(
             if progress is not None:
                 progress(done / total)
 
+
+def _finish(
+    model: nn.Module,
+    info: TransformerDir,
+    quantized: list[str],
+    device: str | torch.device,
+    backend: Any,
+) -> None:
+    """Check nothing is left on meta, move runtime buffers, hand MXFP8 layers to the backend."""
     leftover = [n for n, t in model.state_dict(keep_vars=True).items() if t.is_meta]
     if leftover:  # plan_tensors guarantees this cannot happen; keep the invariant explicit
         raise WeightsError(f"{info.path}: tensors never loaded: {_examples(leftover)}")
+    target = torch.device(device)
     for module in model.modules():  # non-persistent buffers (rope tables) follow the model
         for key, buf in module._buffers.items():
-            if buf is not None and buf.device != torch.device(device):
-                module._buffers[key] = buf.to(device)
+            if buf is not None and buf.device != target:
+                module._buffers[key] = buf.to(target)
     model.eval()
     model.requires_grad_(False)
     for name in quantized:
@@ -391,12 +426,6 @@ def load_transformer(
             model.get_submodule(name).process_weights_after_loading(backend)
         except Exception as exc:
             raise WeightsError(f"{info.path}: layer {name}: {exc}") from exc
-
-    report.checkpoint_bytes = info.checkpoint.nbytes
-    report.bytes_after = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    report.bytes_before = weight_bytes(model, dtype, unquantized=True)
-    report.seconds = time.perf_counter() - started
-    return model, report
 
 
 def weight_bytes(model: nn.Module, dtype: torch.dtype, *, unquantized: bool = False) -> int:

@@ -221,7 +221,7 @@ def plan(
             )
         except RepackInputError as exc:
             message = str(exc)
-            if len(pairs) > 1 and target not in message:
+            if len(pairs) > 1:  # say which expert, whatever the message names
                 message = f"{target} (from {export_dir.name}/): {message}"
             result.problems.append(message)
             continue

@@ -370,6 +370,7 @@ class GenerateWorkspace(QWidget):
         engine.submit(
             lambda ctx: warm_up_imports(),
             name="warm up",
+            background=True,
             on_error=lambda err: log.warning("warm-up failed: %s", err.message),
         )
         # The media backend loads on the GUI thread: do it now, not when the first result

@@ -173,7 +173,9 @@ def npu_dynamic_mx_quant(
 def scale_to_pairs_npu(scale: torch.Tensor) -> torch.Tensor:
     """The kernel's own pair layout, written out independently of core.mx.scale_to_pairs."""
     blocks = scale.shape[-1]
-    pairs = torch.zeros((*scale.shape[:-1], -(-blocks // 2), 2), dtype=torch.uint8)
+    pairs = torch.zeros(
+        (*scale.shape[:-1], -(-blocks // 2), 2), dtype=torch.uint8, device=scale.device
+    )
     pairs.view(*scale.shape[:-1], -1)[..., :blocks] = scale
     return pairs
 

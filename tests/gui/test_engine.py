@@ -44,6 +44,17 @@ def test_job_runs_on_the_engine_thread_and_reports_on_the_gui_thread(qtbot, engi
     assert not engine.busy
 
 
+def test_background_jobs_do_not_count_as_user_work(qtbot, engine) -> None:
+    gate = threading.Event()
+    engine.submit(lambda ctx: gate.wait(5), background=True)
+    assert engine.busy and not engine.user_busy
+    user = engine.submit(lambda ctx: None)
+    assert engine.user_busy
+    gate.set()
+    qtbot.waitUntil(lambda: user.finished, timeout=5000)
+    assert not engine.busy and not engine.user_busy
+
+
 def test_jobs_run_one_at_a_time_in_submission_order(qtbot, engine) -> None:
     order: list[int] = []
     active = []

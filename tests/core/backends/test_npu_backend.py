@@ -139,6 +139,29 @@ def test_rceil_uses_scale_alg_1(fake_torch_npu: ModuleType) -> None:
     assert fake_torch_npu.calls[0][1]["scale_alg"] == 1
 
 
+def test_older_torch_npu_with_canonical_activation_scales(
+    fake_torch_npu: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some builds return [M, ceil(K/32)] scales; the backend converts them to pairs."""
+    from core.mx import pairs_to_scale
+
+    real = fake_torch_npu.npu_dynamic_mx_quant
+
+    def canonical(input, **kwargs):
+        data, pairs = real(input, **kwargs)
+        return data, pairs_to_scale(pairs, input.shape[-1])
+
+    monkeypatch.setattr(fake_torch_npu, "npu_dynamic_mx_quant", canonical)
+    layer = make_layer(16, 96)
+    x = make_input((5, 96))
+    npu, ref = get_backend("npu"), get_backend("reference")
+    npu.prepare(layer)
+    y = npu.linear(x, layer)
+    ref.prepare(layer)
+    assert torch.equal(y, ref.linear(x, layer))
+    assert torch.equal(npu.quantize(x)[1], quantize_mx(x)[1])
+
+
 def test_quantizer_is_bit_exact_with_core_mx(fake_torch_npu: ModuleType) -> None:
     x = make_input((9, 200))
     x[3, 17] = float("inf")

@@ -109,3 +109,17 @@ def test_x0_estimate_uses_unipc_model_outputs() -> None:
     assert x0_estimate(unipc, latents) is x0
     euler = FlowMatchEulerDiscreteScheduler(shift=5.0)
     assert x0_estimate(euler, latents) is latents
+
+
+def test_device_path_matches_the_host_path() -> None:
+    # The accelerator path (torch ops on the latents' device) runs here on CPU tensors.
+    torch.manual_seed(1)
+    latents = torch.randn(1, 48, 6, 5, 7)
+    previewer = LatentPreviewer(48, wan22_vae=True, spatial_scale=16, frames=4)
+    idx = pick_frames(6, 4)
+    host = previewer.project_host(latents[0], idx)
+    device = previewer.project_device(latents[0], idx)
+    assert host.dtype == device.dtype == np.uint8 and host.shape == device.shape == (4, 5, 7, 3)
+    assert np.abs(host.astype(int) - device.astype(int)).max() <= 1
+    bf16 = previewer.project_host(latents[0].to(torch.bfloat16), idx)
+    assert np.abs(bf16.astype(int) - host.astype(int)).max() <= 3

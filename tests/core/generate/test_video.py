@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -42,6 +43,9 @@ def test_written_file_is_h264_yuv420p_with_frames_and_fps(tmp_path: Path) -> Non
     assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
     assert (info.width, info.height, info.frames, info.fps) == (96, 64, 9, 24.0)
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no temp file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not private like a temp file
 
 
 def test_faststart_puts_the_index_before_the_media(tmp_path: Path) -> None:

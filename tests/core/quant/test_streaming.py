@@ -396,3 +396,13 @@ def test_mode_conflicts(demo_t2v: Path, quantized_t2v: Path) -> None:
         load(demo_t2v / "transformer", quant="mxfp8-online", backend=None)
     _, report = load(quantized_t2v / "transformer", quant="mxfp8-online")
     assert report.mode == "mxfp8-offline" and "not requantized" in report.notes[0]
+
+
+def test_online_source_weights_with_inf_are_refused(demo_t2v: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "transformer"
+    shutil.copytree(demo_t2v / "transformer", folder)
+    edit_weights(
+        folder, lambda t: t["blocks.0.attn1.to_v.weight"].__setitem__((3, 7), float("inf"))
+    )
+    with pytest.raises(WeightsError, match=r"layer blocks\.0\.attn1\.to_v: .*0xFF.*Inf/NaN"):
+        load(folder, quant="mxfp8-online")

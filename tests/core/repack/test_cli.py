@@ -15,7 +15,16 @@ from tests.core.repack.conftest import assert_no_output, tree_hash
 
 
 def _argv(original: Path, quant: Path, out: Path, *extra: str) -> list[str]:
-    return ["repack", "--original", str(original), "--quant", str(quant), "--output", str(out), *extra]
+    return [
+        "repack",
+        "--original",
+        str(original),
+        "--quant",
+        str(quant),
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def test_repack_prints_a_readable_report(demo_t2v: Path, exports, tmp_path: Path, capsys) -> None:
@@ -23,7 +32,10 @@ def test_repack_prints_a_readable_report(demo_t2v: Path, exports, tmp_path: Path
     assert cli_main(_argv(demo_t2v, exports("t2v-a14b", "w8a8f8"), out)) == 0
     captured = capsys.readouterr()
     assert "repack plan: Wan2.2-T2V-A14B" in captured.out
-    assert "transformer   <- high_noise_model/quant_model_weight_w8a8_mxfp8.safetensors" in captured.out
+    assert (
+        "transformer   <- high_noise_model/quant_model_weight_w8a8_mxfp8.safetensors"
+        in captured.out
+    )
     assert "transformer_2 <- low_noise_model/" in captured.out
     assert f"repacked Wan2.2-T2V-A14B into {out}" in captured.out
     assert "note: attention quantization ignored: attention runs in BF16" in captured.out
@@ -36,14 +48,19 @@ def test_dry_run_writes_nothing(demo_ti2v: Path, exports, tmp_path: Path, capsys
     before = tree_hash(tmp_path)
     assert cli_main(_argv(demo_ti2v, exports("ti2v-5b", "sharded"), out, "--dry-run")) == 0
     captured = capsys.readouterr()
-    assert "quant_model_weight-00001-of-00002.safetensors, quant_model_weight-00002-of-00002" in captured.out
+    assert (
+        "quant_model_weight-00001-of-00002.safetensors, quant_model_weight-00002-of-00002"
+        in captured.out
+    )
     assert "20 MXFP8 layers, 49 float" in captured.out
     assert "dry run: nothing was written" in captured.out
     assert tree_hash(tmp_path) == before
     assert_no_output(out)
 
 
-def test_dry_run_json_lists_problems_and_exits_2(demo_ti2v: Path, exports, tmp_path: Path, capsys) -> None:
+def test_dry_run_json_lists_problems_and_exits_2(
+    demo_ti2v: Path, exports, tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "out"
     code = cli_main(_argv(demo_ti2v, exports("t2v-a14b"), out, "--dry-run", "--json"))
     assert code == 2
@@ -69,7 +86,15 @@ def test_help_names_every_option() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     text = sub.choices["repack"].format_help()  # type: ignore[union-attr]
-    for option in ("--original", "--quant", "--output", "--model-type", "--dry-run", "--link", "--json"):
+    for option in (
+        "--original",
+        "--quant",
+        "--output",
+        "--model-type",
+        "--dry-run",
+        "--link",
+        "--json",
+    ):
         assert option in text
     assert "130 cancelled" in text
 

@@ -19,6 +19,7 @@ from core.repack import (
     run,
     verify_output,
 )
+from core.repack.planner import coalesce
 from core.repack.rename import to_diffusers
 from core.repack.safetensors_io import read_header
 from tests.core.repack.conftest import (
@@ -112,8 +113,13 @@ def test_repack_every_family_and_variant(
         orig_cfg = json.loads((original / target / "config.json").read_text())
         assert config.pop("quantization_config") == QUANTIZATION_CONFIG
         assert config == orig_cfg
-        # Tensors are naturally aligned in the file (the library's own layout rule).
+        # Tensors are naturally aligned in the file (the library's own layout rule), and the
+        # largest copied range sits at the same offset modulo the page size as in its source.
+        tplan = next(t for t in the_plan.transformers if t.target == target)
+        _, start, _, at = max(coalesce(tplan.tensors), key=lambda r: r[2])
+        assert (len(tplan.header) + at - start) % 4096 == 0
         header = read_header(tdir / "diffusion_pytorch_model.safetensors")
+        assert header.data_offset == len(tplan.header)
         for info in header.tensors.values():
             assert header.absolute_offset(info) % max(1, info.nbytes // max(info.numel, 1)) == 0
 

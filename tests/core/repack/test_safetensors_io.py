@@ -212,3 +212,21 @@ def test_find_byte(tmp_path: Path) -> None:
         assert find_byte(fd, 0, 151, 0xFF, buffer_size=7) == 100
         assert find_byte(fd, 101, 50, 0xFF, buffer_size=7) is None
         assert find_byte(fd, 90, 20, 0xFF) == 10
+
+
+@pytest.mark.parametrize("residue", [0, 8, 3432, 4088])
+def test_header_padding_puts_the_data_at_a_chosen_page_offset(tmp_path: Path, residue: int) -> None:
+    tensors = {"a": torch.arange(10, dtype=torch.float32), "b": torch.ones(3, dtype=torch.uint8)}
+    entries = [
+        HeaderEntry(k, "F32" if k == "a" else "U8", tuple(v.shape)) for k, v in tensors.items()
+    ]
+    head, _ = build_header(entries, data_offset_residue=residue)
+    assert len(head) % 4096 == residue
+    path = tmp_path / "x.safetensors"
+    path.write_bytes(
+        head + b"".join(v.view(torch.uint8).numpy().tobytes() for v in tensors.values())
+    )
+    loaded = load_file(str(path))  # the library accepts the padded header
+    assert all(torch.equal(loaded[k], v) for k, v in tensors.items())
+    with pytest.raises(ValueError, match="8-aligned"):
+        build_header(entries, data_offset_residue=residue + 4)
