@@ -351,6 +351,8 @@ class Engine(QObject):
     @property
     def user_busy(self) -> bool:
         """A job the user started (a generation, a demo model...) is running or waiting."""
+        if self._shut_down:
+            return False
         return any(not self._jobs[i].background for i in self._runner_jobs if i in self._jobs)
 
     def cancel_all(self, reason: str = "cancelled by user") -> None:

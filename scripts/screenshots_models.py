@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -32,14 +33,27 @@ WIZARD_PAGES = ("export", "original", "output", "summary", "run", "done")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument(
+        "--home",
+        help="an empty folder to use as WAN_STUDIO_HOME (default: a temporary one, removed "
+        "afterwards; never your real profile)",
+    )
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         print("needs an X display: run under xvfb-run", file=sys.stderr)
         return 2
-    home = Path(tempfile.mkdtemp(prefix="wan-studio-shots-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="wan-studio-shots-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ["WAN_STUDIO_HOME"] = str(home)
+    try:
+        return shoot_all(home, Path(args.out))
+    finally:
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def shoot_all(home: Path, out: Path) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     from PySide6.QtWidgets import QApplication

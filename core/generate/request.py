@@ -590,6 +590,7 @@ __all__ = [
     "check_image",
     "defaults_for",
     "demo_family",
+    "demo_family_or_none",
     "demo_model_name",
     "errors",
     "fit_size_to_image",

@@ -681,7 +681,8 @@ class _Job:
 
         since = self.begin(ev.STAGE_WRITE)
         request = self.request
-        folder = self.runner.output_folder or paths.output_dir()
+        # The default folder is only touched (created) when the request names no output.
+        folder = self.runner.output_folder or (Path(".") if request.output else paths.output_dir())
         video = output_path(request, self.seed, folder, self.runner.name_template)
         payload = record_payload(request, self.seed, demo, family, width=width, height=height)
         note = payload.get("note")

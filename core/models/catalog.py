@@ -19,6 +19,9 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 
 
+NUM_TRAIN_TIMESTEPS = 1000  # all three families (scheduler config)
+
+
 @dataclass(frozen=True)
 class Family:
     """One Wan2.2 model family: architecture facts, official defaults and input rules."""
@@ -58,6 +61,22 @@ class Family:
     @property
     def quantized_linears_per_expert(self) -> int:
         return 10 * self.num_layers
+
+    @property
+    def boundary_timestep(self) -> float | None:
+        """The timestep where the low-noise expert takes over (875 / 900), None for one expert:
+        steps with t >= this run the high-noise expert."""
+        return None if self.boundary is None else self.boundary * NUM_TRAIN_TIMESTEPS
+
+    @property
+    def takes_image(self) -> bool:
+        return self.image in ("required", "optional")
+
+    @property
+    def size_is_area(self) -> bool:
+        """With a start image the size is a maximum area and the aspect follows the image
+        (official Wan2.2 I2V-A14B and TI2V-5B behaviour)."""
+        return self.takes_image
 
     def duration_seconds(self, frames: int, fps: int | None = None) -> float:
         return frames / float(fps or self.fps)
@@ -160,6 +179,11 @@ def get_family(key_or_name: str) -> Family:
 def snap_to_multiple(value: int, multiple: int) -> int:
     """Nearest positive multiple (ties round up), for custom sizes."""
     return max(multiple, round(value / multiple) * multiple)
+
+
+def snap_size(width: int, height: int, multiple: int) -> tuple[int, int]:
+    """Nearest valid (width, height) for a pixel multiple (16 for A14B, 32 for TI2V-5B)."""
+    return snap_to_multiple(width, multiple), snap_to_multiple(height, multiple)
 
 
 def nearest_valid_frames(frames: int) -> int:

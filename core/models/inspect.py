@@ -47,6 +47,7 @@ REQUIRED_COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "sched
 MSMODELSLIM_EXPERTS = ("high_noise_model", "low_noise_model")
 _WEIGHT_GLOB = "quant_model_weight*.safetensors"
 _BLOCK_RE = re.compile(r"^blocks\.(\d+)\.")
+_PRECISIONS = {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}
 
 
 @dataclass
@@ -352,14 +353,13 @@ def _inspect_expert(name: str, expert: TransformerDir, info: FolderInfo) -> str:
         }
         return "mxfp8-offline"
     info.layer_counts[name] = {"quantized": 0, "float": len(linears), "block_linears": blocks}
+    # The precision of a float model is that of its block linears (the bulk of the weights).
     dtypes = {e.dtype for p, e in linears.items() if is_block_linear(p)} or {
         e.dtype for e in entries.values() if e.dtype in FLOAT_DTYPES
     }
-    return (
-        {"BF16": "bf16", "F16": "fp16", "F32": "fp32"}.get(next(iter(dtypes)), "unknown")
-        if len(dtypes) == 1
-        else "mixed"
-    )
+    if len(dtypes) != 1:
+        return "mixed" if dtypes else "unknown"
+    return _PRECISIONS.get(dtypes.pop(), "unknown")
 
 
 def _check_offline_consistency(
@@ -460,6 +460,8 @@ def _estimate_memory(
             m.get("mxfp8-offline", m.get("none", 0)) for m in per_expert
         )
     for mode in ("none", "mxfp8-online", "mxfp8-offline"):
+        if mode == "mxfp8-online" and info.quantization == "mxfp8-offline":
+            continue  # already MXFP8: "online" would load it as is, the same figure
         if mode in modes:
             info.memory_estimate[mode] = others + sum(m[mode] for m in per_expert)
 

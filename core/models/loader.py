@@ -226,8 +226,7 @@ def _load(
 ) -> LoadedModel:
     from diffusers import WanImageToVideoPipeline, WanPipeline
 
-    from core.quant.component import examine_transformer
-    from core.quant.export import transformer_components
+    from core.quant.component import examine_transformer, transformer_components
     from core.quant.streaming import MODE_NONE, load_transformer, resolve_mode
 
     components = transformer_components(model_index)

@@ -53,6 +53,16 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return data
 
 
+def transformer_components(model_index: dict[str, Any]) -> list[str]:
+    """Names of the transformer components listed in model_index.json (non-null entries)."""
+    names = []
+    for name in ("transformer", "transformer_2"):
+        entry = model_index.get(name)
+        if isinstance(entry, list) and len(entry) == 2 and entry[1]:
+            names.append(name)
+    return names
+
+
 def is_mxfp8_marked(config: dict[str, Any]) -> bool:
     """True when config.json says the checkpoint is MXFP8-serialized."""
     qc = config.get("quantization_config")

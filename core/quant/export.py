@@ -42,6 +42,7 @@ from core.quant.component import (
     ComponentError,
     TransformerDir,
     examine_transformer,
+    transformer_components,
 )
 from core.quant.description import DESCRIPTION_FILE, QUANT_FLOAT, QUANT_MXFP8
 from core.quant.writer import (
@@ -87,24 +88,21 @@ class ExportReport:
         return asdict(self)
 
 
-def transformer_components(model_index: dict[str, Any]) -> list[str]:
-    """Names of the transformer components listed in model_index.json (non-null entries)."""
-    names = []
-    for name in ("transformer", "transformer_2"):
-        entry = model_index.get(name)
-        if isinstance(entry, list) and len(entry) == 2 and entry[1]:
-            names.append(name)
-    return names
-
-
 def _read_model_index(src: Path) -> dict[str, Any]:
     path = src / "model_index.json"
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise ExportError(
-            f"{src} has no model_index.json: pick a Diffusers-layout Wan2.2 folder"
-        ) from None
+        exported = (
+            any(src.glob("quant_model_description*.json")) or (src / "high_noise_model").is_dir()
+        )
+        hint = (
+            "; it looks like an msmodelslim export, which is already quantized: convert it "
+            "with `wan-studio repack`"
+            if exported
+            else ": pick a Diffusers-layout Wan2.2 folder"
+        )
+        raise ExportError(f"{src} has no model_index.json{hint}") from None
     except (OSError, ValueError) as exc:
         raise ExportError(f"{path} cannot be read as JSON ({exc})") from exc
     if not isinstance(data, dict):

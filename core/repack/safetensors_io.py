@@ -52,7 +52,7 @@ DTYPE_BITS: dict[str, int] = {
 FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
 MAX_HEADER_BYTES = 100_000_000  # the library's limit
 METADATA_KEY = "__metadata__"
-COPY_CHUNK = 64 << 20  # bytes per copy call: bounds the time between progress/cancel checks
+COPY_CHUNK = 256 << 20  # bytes per copy call: bounds the time between progress/cancel checks
 _RW_BUFFER = 8 << 20  # the pread/pwrite fallback's only buffer
 
 

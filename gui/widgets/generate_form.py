@@ -264,7 +264,9 @@ class GenerateForm(QWidget):
         self._guidance_form = form
         seed_row = self._row(self.seed_random, self.seed, stretch_last=False)
         self._field(form, "Seed", seed_row, "seed")
-        form.addRow("", self._row(self.last_seed, self.reuse_seed))
+        self.last_seed_row = self._row(self.last_seed, self.reuse_seed)
+        form.addRow("", self.last_seed_row)
+        form.setRowVisible(self.last_seed_row, False)
 
         self.advanced_toggle = QToolButton()
         self.advanced_toggle.setText("Advanced")
@@ -446,6 +448,7 @@ class GenerateForm(QWidget):
     def show_last_seed(self, seed: int | None) -> None:
         self._last_seed = seed
         self.last_seed.setText("" if seed is None else f"Seed used: {seed}")
+        self._guidance_form.setRowVisible(self.last_seed_row, seed is not None)
         self._update_reuse_seed()
 
     def _update_reuse_seed(self) -> None:

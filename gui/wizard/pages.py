@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -352,8 +353,6 @@ class OutputField(PathField):
     output itself; in any other folder a new one is created under the current name."""
 
     def choose(self) -> str | None:
-        from PySide6.QtWidgets import QFileDialog
-
         current = Path(self.path()) if self.path() else None
         start = str(current.parent) if current else ""
         folder = QFileDialog.getExistingDirectory(self, self.browse_caption, start)

@@ -379,8 +379,10 @@ class GenerateWorkspace(QWidget):
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self) -> None:
-        """Re-read the library; keep the selection when the model is still there."""
+        """Re-read the library; keep the selection (and unsaved edits) when still there."""
         wanted = self._current.model if self._current else self.state.last_model
+        if self._current is not None and self._current.family is not None:
+            self.state.remember(self._current.model, self._snapshot())
         try:
             choices, warnings = list_model_choices()
         except Exception as exc:  # a broken library must not take the workspace down
@@ -417,7 +419,9 @@ class GenerateWorkspace(QWidget):
         choice = self.choices[index] if 0 <= index < len(self.choices) else None
         self._current = choice
         self.form.clear_notes()
-        self.form.setEnabled(choice is not None and choice.family is not None)
+        usable = choice is not None and choice.family is not None
+        self.form.setEnabled(usable)
+        self.preset_combo.setEnabled(usable)
         self.demo_note.setVisible(choice is not None and choice.demo)
         if choice is None or choice.family is None:
             if previous is None or previous.family is None:  # show sensible values, greyed out

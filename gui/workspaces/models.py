@@ -552,6 +552,7 @@ class ModelsWorkspace(QWidget):
             self.library.mark_used(entry.id)
         except LibraryError as exc:  # read-only library: using the model still works
             log.info("not recording the use of %s: %s", entry.id, exc)
+        self._selection_changed()  # "Last used" in the details
         self.bus.use_model.emit(str(entry.path))
         self.bus.show_workspace.emit("Generate")
 

@@ -56,5 +56,6 @@ def main_window(qtbot):
     window.show()
     qtbot.waitExposed(window)
     yield window
+    window.bus.shutdown()  # first: a test that failed mid-run must not meet the quit prompt
     window.close()
     assert not window.bus.has_engine or not window.bus.engine.is_running

@@ -28,6 +28,7 @@ def window(installed_demo, qtbot):
     win.show()
     qtbot.waitExposed(win)
     yield win
+    win.bus.shutdown()  # first: a test that failed mid-run must not meet the quit prompt
     win.close()
     assert not win.bus.has_engine or not win.bus.engine.is_running
 
@@ -376,6 +377,7 @@ def test_empty_library_offers_the_demo_model_and_creates_it(qtbot) -> None:
         assert choice is not None and choice.demo and choice.family == "ti2v-5b"
         assert (paths.demo_model_dir("ti2v-5b") / "model_index.json").is_file()
     finally:
+        win.bus.shutdown()
         win.close()
 
 

@@ -300,6 +300,18 @@ def test_changing_quant_mode_reloads(runner: Runner, demo_t2v: Path, out_dir: Pa
     assert read_request(outcome.video).quant == "mxfp8-online"
 
 
+def test_demo_name_creates_the_demo_model_when_missing(app_home: Path, out_dir: Path) -> None:
+    recorder = Recorder()
+    outcome = Runner(preview_fps=0).run(
+        small_request(Path("demo"), "t2v-a14b", out_dir).replace(model="demo"), recorder
+    )
+    assert isinstance(outcome, ev.Done), getattr(outcome, "details", outcome)
+    created = app_home / "data" / "models" / "demo-t2v-a14b"
+    assert (created / "model_index.json").is_file() and (created / "wan_studio.json").is_file()
+    assert any("created it (random weights)" in w.message for w in recorder.of("warning"))
+    assert outcome.demo and outcome.load_report["folder"] == str(created)
+
+
 # ---- image families -------------------------------------------------------------------------
 def test_ti2v_text_only(runner: Runner, demo_ti2v: Path, out_dir: Path, recorder: Recorder) -> None:
     outcome = runner.run(small_request(demo_ti2v, "ti2v-5b", out_dir), recorder)

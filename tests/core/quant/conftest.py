@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.doubles.fixtures import fake_torch_npu  # noqa: F401  (pytest fixture)
-
 
 @pytest.fixture(scope="session")
 def quantized_t2v(demo_t2v: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -190,3 +190,12 @@ def test_cancel_removes_the_partial_output(demo_t2v: Path, tmp_path: Path) -> No
     with pytest.raises(Cancelled):
         quantize_folder(demo_t2v, tmp_path / "out", progress=cancel_in_transformer_2, cancel=token)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_msmodelslim_export_as_source_points_to_repack(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "quant_model_description_w8a8_mxfp8.json").write_text("{}")
+    with pytest.raises(ExportError, match=r"msmodelslim export.*wan-studio repack"):
+        quantize_folder(export, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
