@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'wan-studio[npu]' on an Ascend 950 with CANN"
 REQUIRED_OPS = ("npu_dynamic_mx_quant", "npu_quant_matmul")
 REQUIRED_DTYPES = ("float8_e4m3fn", "float8_e8m0fnu")
+ANY_SOC_ENV = "WAN_STUDIO_NPU_ANY_SOC"
 GROUP_SIZES = [1, 1, 32]  # gM, gN, gK: per-token activations, per-channel weights, K blocks of 32
 
 
@@ -106,10 +108,13 @@ class NpuBackend(MxLinearBackend):
             soc = str(module.npu.get_device_name(index))
         except Exception as exc:
             return False, f"torch_npu could not query the NPU: {type(exc).__name__}: {exc}"
-        if "950" not in soc:
+        if "950" not in soc and os.environ.get(ANY_SOC_ENV) != "1":
+            # The SoC naming of A5 parts was not checked on hardware: leave a way out, and let
+            # `wan-studio doctor` judge the numbers.
             return False, (
                 f"{soc} is not an Ascend 950PR/950DT: the MXFP8 kernels "
-                "(DynamicMxQuant, QuantMatmulV5 MX mode) exist only on A5"
+                "(DynamicMxQuant, QuantMatmulV5 MX mode) exist only on A5 "
+                f"(set {ANY_SOC_ENV}=1 to try anyway, then run `wan-studio doctor`)"
             )
         return True, f"torch_npu {version} on {soc}" + (" (test double)" if double else "")
 

@@ -36,7 +36,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="msmodelslim's output folder (--save_path of `msmodelslim quant`)",
     )
     parser.add_argument(
-        "--output", required=True, metavar="DIR", help="the folder to create (must not exist)"
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="the folder to create (must not exist, or be empty)",
     )
     parser.add_argument(
         "--model-type",

@@ -141,15 +141,17 @@ def _quantize_rows(
     scaled.clamp_(-E4M3_MAX, E4M3_MAX)
     scaled = scaled.view(r, blocks * BLOCK_SIZE)[:, :k]
     data_out.copy_(scaled)  # dtype conversion to float8_e4m3fn: round to nearest even
-    nonfinite = byte == SCALE_NAN
-    if bool(nonfinite.any()):
-        codes = data_out.view(torch.uint8)
-        if k % BLOCK_SIZE:
-            mask = nonfinite.repeat_interleave(BLOCK_SIZE, dim=1)[:, :k]
-        else:
-            mask = nonfinite.unsqueeze(-1).expand(r, blocks, BLOCK_SIZE).reshape(r, k)
-        codes.masked_fill_(mask, E4M3_NAN_CODE)
     scale_out.copy_(byte)
+
+
+def _write_nan_blocks(data: torch.Tensor, scale: torch.Tensor) -> None:
+    """Every element of a 0xFF block gets the NaN code (one pass at the end, not per chunk)."""
+    nonfinite = scale == SCALE_NAN
+    if not bool(nonfinite.any()):
+        return
+    k = data.shape[1]
+    mask = nonfinite.repeat_interleave(BLOCK_SIZE, dim=1)[:, :k]  # rare: only with Inf/NaN input
+    data.view(torch.uint8).masked_fill_(mask, E4M3_NAN_CODE)
 
 
 def quantize_mx(
@@ -186,6 +188,7 @@ def quantize_mx(
         _quantize_rows(
             rows[start:stop].contiguous(), rule, data_rows[start:stop], scale_rows[start:stop]
         )
+    _write_nan_blocks(data_rows, scale_rows)
     return data, scale
 
 

@@ -68,8 +68,12 @@ def test_availability_with_the_double(fake_torch_npu: ModuleType) -> None:
 
 def test_not_an_ascend_950(fake_torch_npu: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fake_torch_npu.npu, "get_device_name", lambda index=0: "Ascend910B2")
+    monkeypatch.delenv("WAN_STUDIO_NPU_ANY_SOC", raising=False)
     ok, why = get_backend("npu").available("npu")
     assert not ok and why.startswith("Ascend910B2 is not an Ascend 950PR/950DT")
+    assert "WAN_STUDIO_NPU_ANY_SOC=1" in why
+    monkeypatch.setenv("WAN_STUDIO_NPU_ANY_SOC", "1")
+    assert get_backend("npu").available("npu")[0]
     monkeypatch.setattr(fake_torch_npu.npu, "is_available", lambda: False)
     assert get_backend("npu").available("npu") == (
         False,

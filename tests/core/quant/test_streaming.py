@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -406,3 +407,13 @@ def test_online_source_weights_with_inf_are_refused(demo_t2v: Path, tmp_path: Pa
     )
     with pytest.raises(WeightsError, match=r"layer blocks\.0\.attn1\.to_v: .*0xFF.*Inf/NaN"):
         load(folder, quant="mxfp8-online")
+
+
+def test_freed_memory_is_handed_back_on_glibc() -> None:
+    import platform
+
+    from core.quant.streaming import _malloc_trim, release_freed_memory
+
+    if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
+        assert _malloc_trim() is not None  # the online path relies on it to bound peak RSS
+    release_freed_memory()  # never raises, on any platform
