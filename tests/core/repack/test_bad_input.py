@@ -546,13 +546,15 @@ def test_plan_collects_problems_of_both_experts(demo_models, exports, tmp_path: 
         run(the_plan)
 
 
-def test_input_changed_between_plan_and_run_is_refused(demo_models, exports, tmp_path: Path) -> None:
+def test_input_changed_between_plan_and_run_is_refused(
+    demo_models, exports, tmp_path: Path
+) -> None:
     export = copy_tree(exports("ti2v-5b"), tmp_path / "export")
     the_plan = plan(demo_models["ti2v-5b"], export, tmp_path / "out")
     assert the_plan.ok
     weights = weights_file(export)
     with open(weights, "ab") as handle:  # e.g. a copy still in progress when the plan was made
         handle.write(b"\0" * 16)
-    with pytest.raises(RepackInputError, match="changed .* since the repack was planned"):
+    with pytest.raises(RepackInputError, match=r"changed .* since the repack was planned"):
         run(the_plan)
     assert_no_output(tmp_path / "out")
