@@ -171,6 +171,9 @@ def _inspect_diffusers(folder: Path, info: FolderInfo) -> None:
     info.family = family.key if family else None
     vae_cfg = _read_json(folder / "vae" / "config.json", info) if info.components["vae"] else None
     _check_components(folder, info, family, listed_second, model_index)
+    one_expert = family is None or family.experts == 1
+    if one_expert and not listed_second and not info.components["transformer_2"]:
+        del info.components["transformer_2"]  # a one-expert model: nothing is missing
     _check_channels(info, family, configs, vae_cfg)
     _check_other_weights(folder, info, model_index)
 
