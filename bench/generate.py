@@ -40,14 +40,14 @@ def main() -> int:
     import torch
     from diffusers.utils import export_to_video
 
-    from core.commands.generate import _quiet_libraries
+    from core.commands.quiet import quiet_libraries
     from core.generate.events import Done
     from core.generate.preview import LatentPreviewer
     from core.generate.request import defaults_for
     from core.generate.runner import Runner
     from core.models.demo import create_demo_model
 
-    _quiet_libraries()
+    quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="wan-bench-") as tmp, bench_lock():
         root = Path(tmp)
         os.environ["WAN_STUDIO_HOME"] = str(root / "home")

@@ -7,10 +7,20 @@ is really opened, so headless commands work on machines without a display.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
 HEADLESS_HINT = 'wan-studio generate --model demo --prompt "a red fox"'
+
+
+def headless_hint() -> str:
+    """The headless example, spelled with the path that works here (`make run` users have no
+    `wan-studio` on PATH, only .venv/bin/wan-studio)."""
+    program = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not shutil.which("wan-studio") and os.path.basename(program) == "wan-studio":
+        return HEADLESS_HINT.replace("wan-studio", program, 1)
+    return HEADLESS_HINT
 
 
 def has_display() -> bool:
@@ -31,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not has_display():
         print(
             "wan-studio: no display found (DISPLAY/WAYLAND_DISPLAY unset), so the desktop app "
-            f"cannot open; run headless instead, e.g.: {HEADLESS_HINT}",
+            f"cannot open; run headless instead, e.g.: {headless_hint()}",
             file=sys.stderr,
         )
         return 2

@@ -49,6 +49,7 @@ def test_demo_command_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     first = _run(["demo", "--family", "ti2v-5b", "--out", str(out)])
     assert first.returncode == 0, first.stderr
+    assert first.stderr == ""  # no library progress bars or torchvision chatter
     assert (out / "model_index.json").is_file()
     before = sorted(p.name for p in out.iterdir())
     second = _run(["demo", "--family", "ti2v-5b", "--out", str(out)])

@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from core.commands.quiet import quiet_libraries
+
 NAME = "generate"
 HELP = "generate a video from a prompt (and an image for I2V/TI2V models)"
 ORDER = 20
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {_OPTION_OF.get(issue.field, issue.field)}: {issue.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    _quiet_libraries()
+    quiet_libraries()
     from core.generate.events import Cancelled, Done, Failed
     from core.generate.runner import Runner
     from core.progress import CancelToken
@@ -225,35 +227,6 @@ def summary(outcome: Any) -> dict[str, Any]:
     data = outcome.to_dict()
     data.pop("overall", None)
     return {"status": data.pop("kind"), **data}
-
-
-def _quiet_libraries() -> None:
-    """The CLI has its own progress display: silence library progress bars and chatter."""
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        from diffusers.utils import logging as dlog
-
-        dlog.set_verbosity_error()
-        dlog.disable_progress_bar()
-    except ImportError:
-        pass
-    try:
-        from transformers.utils import logging as tlog
-
-        tlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-    except ImportError:
-        pass
-    try:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    except ImportError:
-        pass
-    logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 STAGE_NAMES = {

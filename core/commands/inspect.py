@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from core.commands.quiet import quiet_libraries
+
 NAME = "inspect"
 HELP = (
     "show what a model folder holds: family, experts, quantization, layers, size, memory, problems"
@@ -97,6 +99,7 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT, EXIT_OK
     from core.models.inspect import inspect_folder
 

@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from core.commands.quiet import quiet_libraries
+
 NAME = "quantize"
 HELP = "write an offline MXFP8 copy of a BF16 Wan2.2 Diffusers model folder (SRC is not modified)"
 ORDER = 45
@@ -60,6 +62,7 @@ class _Printer:
 
 
 def run(args: argparse.Namespace) -> int:
+    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
     from core.commands.inspect import size_text
     from core.mx import MxFormatError
