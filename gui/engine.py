@@ -464,8 +464,39 @@ def warm_up_imports() -> None:
     long stretches (C extension set-up), so doing it while the user is still typing keeps
     those pauses out of the first run.
     """
-    import torch  # noqa: F401
-    from diffusers import WanImageToVideoPipeline, WanPipeline  # noqa: F401
-    from transformers import UMT5EncoderModel  # noqa: F401
+    import importlib
 
-    import core.generate.runner  # noqa: F401
+    # The runner imports these lazily, inside a job. Each first import compiles or executes a
+    # module under the GIL (compiling one from source, when no .pyc can be written, stalled the
+    # GUI for 390 ms in bench/gui_latency.py), so they are all paid for here, before any run.
+    for name in _FIRST_RUN_MODULES:
+        importlib.import_module(name)
+
+
+_FIRST_RUN_MODULES = (
+    "torch",
+    "diffusers",
+    "diffusers.pipelines.wan.pipeline_wan",
+    "diffusers.pipelines.wan.pipeline_wan_i2v",
+    "transformers",
+    "transformers.models.umt5.modeling_umt5",
+    "accelerate",
+    "numpy",
+    "PIL.Image",
+    "imageio",
+    "imageio_ffmpeg",
+    "core.backends",
+    "core.mx",
+    "core.quant.checkpoint",
+    "core.quant.component",
+    "core.quant.description",
+    "core.quant.streaming",
+    "core.models.demo",
+    "core.models.loader",
+    "core.generate.conditioning",
+    "core.generate.failures",
+    "core.generate.memory",
+    "core.generate.preview",
+    "core.generate.video",
+    "core.generate.runner",
+)
