@@ -229,6 +229,22 @@ def summary(outcome: Any) -> dict[str, Any]:
     return {"status": data.pop("kind"), **data}
 
 
+_QUANT_NAMES = {
+    "none": "no MXFP8",
+    "mxfp8-online": "MXFP8 online",
+    "mxfp8-offline": "MXFP8 offline",
+    "mixed": "MXFP8 mixed",
+}
+
+
+def _quant_text(plan: Any) -> str:
+    """'MXFP8 offline: 40 layers, reference backend' (or 'no MXFP8') for the plan line."""
+    name = _QUANT_NAMES.get(plan.quant, plan.quant)
+    if not plan.quantized_layers:
+        return name
+    return f"{name}: {plan.quantized_layers} layers, {plan.backend} backend"
+
+
 STAGE_NAMES = {
     "load": "model loaded",
     "encode": "prompt encoded",
@@ -273,7 +289,7 @@ class TerminalProgress:
             self.note(
                 f"{event.width}x{event.height}, {event.frames} frames at {event.fps} fps "
                 f"({event.frames / event.fps:.1f} s), {event.steps} steps{switch}; "
-                f"{event.device} {event.dtype}, offload {event.offload}"
+                f"{event.device} {event.dtype}, offload {event.offload}; {_quant_text(event)}"
             )
         elif kind == "stage_started":
             self._status(f"{pct} {event.label}...", force=True)

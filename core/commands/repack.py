@@ -159,7 +159,7 @@ def _print_plan(plan: Any, out: TextIO) -> None:
 
 def _print_report(report: Any, out: TextIO) -> None:
     print(
-        f"repacked {report.model_type} into {report.output} in {report.seconds:.1f} s",
+        f"repacked {report.model_type} into {report.output} in {report.seconds:.2g} s",
         file=out,
     )
     for t in report.transformers:

@@ -100,7 +100,8 @@ class Plan(Event):
     "swap" (only the model in use on the device: text encoder, then the active expert, swapped
     at the switch, then the VAE; see core.generate.memory). ``memory`` is the pre-flight estimate
     in bytes: {"weights", "activations", "vae_decode", "peak", "available"} (available None when
-    unknown).
+    unknown). ``quant``, ``backend`` and ``quantized_layers`` say how the transformers were
+    loaded, so a user sees that MXFP8 is really in use.
     """
 
     kind: ClassVar[str] = "plan"
@@ -116,6 +117,9 @@ class Plan(Event):
     dtype: str
     offload: str
     memory: dict[str, int | None]
+    quant: str = "none"  # effective: "none" | "mxfp8-online" | "mxfp8-offline" | "mixed"
+    backend: str | None = None  # the MXFP8 backend in use (None without MXFP8 layers)
+    quantized_layers: int = 0
 
 
 @dataclass

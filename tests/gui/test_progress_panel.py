@@ -3,6 +3,8 @@ switch and the outcome."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from core.generate import events as ev
 from gui.widgets.progress_panel import (
     _DEFAULT_LABELS,
@@ -65,6 +67,12 @@ def test_two_expert_run_walks_through_every_state(qtbot) -> None:
     panel.handle_event(_plan())
     assert panel.expert_label.text() == "high-noise expert → low-noise at step 6/8"
     assert "128×128, 9 frames @ 16 fps on cpu" in panel.status_label.text()
+    assert "MXFP8" not in panel.status_label.text()
+    mxfp8 = dataclasses.replace(
+        _plan(), quant="mxfp8-offline", backend="reference", quantized_layers=40
+    )
+    panel.handle_event(mxfp8)
+    assert panel.status_label.text().endswith(", MXFP8: 40 layers via reference)")
     panel.handle_event(ev.StageStarted(stage="encode", label="Encoding prompt", overall=0.1))
     assert panel.stages.state("encode") == RUNNING
     panel.handle_event(ev.StageFinished(stage="encode", seconds=0.25, overall=0.15))

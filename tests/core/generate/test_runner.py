@@ -287,10 +287,19 @@ def test_a_failing_listener_cannot_hide_the_outcome(
     assert isinstance(outcome, ev.Failed) and "listener bug" in outcome.message
 
 
-def test_changing_quant_mode_reloads(runner: Runner, demo_t2v: Path, out_dir: Path) -> None:
-    runner.run(small_request(demo_t2v, "t2v-a14b", out_dir))
+def test_changing_quant_mode_reloads(
+    runner: Runner, demo_t2v: Path, out_dir: Path, recorder: Recorder
+) -> None:
+    runner.run(small_request(demo_t2v, "t2v-a14b", out_dir, quant="none"), recorder)
+    plan = recorder.of("plan")[0]
+    assert (plan.quant, plan.backend, plan.quantized_layers) == ("none", None, 0)
     loads = runner.loads
-    outcome = runner.run(small_request(demo_t2v, "t2v-a14b", out_dir, quant="mxfp8-online"))
+    recorder.events.clear()
+    outcome = runner.run(
+        small_request(demo_t2v, "t2v-a14b", out_dir, quant="mxfp8-online"), recorder
+    )
+    plan = recorder.of("plan")[0]  # the user sees MXFP8 in use before the first step
+    assert (plan.quant, plan.backend, plan.quantized_layers) == ("mxfp8-online", "reference", 40)
     assert isinstance(outcome, ev.Done), getattr(outcome, "details", outcome)
     assert runner.loads == loads + 1
     report = outcome.load_report
