@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 VENV=${WAN_STUDIO_VENV:-.venv}
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
-QT_APT_PACKAGES=(libpulse0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb xauth)
+# fonts-wqy-microhei: the official negative prompt is Chinese; without a CJK font it renders as boxes
+QT_APT_PACKAGES=(libpulse0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb xauth fonts-wqy-microhei)
 
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
