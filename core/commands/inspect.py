@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from core.commands.quiet import quiet_libraries
+from core.humanize import human_bytes
 
 NAME = "inspect"
 HELP = (
@@ -38,14 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def size_text(size: int | None) -> str:
     """Bytes as a short human-readable size (1024-based, like file managers)."""
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
+    return human_bytes(size)
 
 
 def format_info(info: dict[str, Any]) -> str:

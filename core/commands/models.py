@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.humanize import human_bytes
+
 NAME = "models"
 HELP = "list, add, remove and inspect the models in your library"
 ORDER = 20
@@ -31,17 +33,6 @@ def silence_broken_pipe() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail
     return 1
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"  # pragma: no cover
 
 
 def _json_flag(parser: argparse.ArgumentParser, top: bool = False) -> None:

@@ -26,20 +26,6 @@ from core.repack.errors import RepackInputError
 TRANSFORMER_CLASS = "WanTransformer3DModel"
 _CHILD_TIMEOUT = 600.0
 
-# Linears msmodelslim quantizes in every block (Diffusers names, msmodelslim.md §5).
-BLOCK_LINEARS = (
-    "attn1.to_q",
-    "attn1.to_k",
-    "attn1.to_v",
-    "attn1.to_out.0",
-    "attn2.to_q",
-    "attn2.to_k",
-    "attn2.to_v",
-    "attn2.to_out.0",
-    "ffn.net.0.proj",
-    "ffn.net.2",
-)
-
 
 def expected_shapes(
     config: dict[str, Any], source: str = "config.json", in_process: bool | None = None

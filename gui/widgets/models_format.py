@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.humanize import human_bytes as core_human_bytes
 from core.models.catalog import FAMILIES
 
 STATUS_OK = "ok"
@@ -62,18 +63,8 @@ COMPONENT_LABELS = {
 
 
 def human_bytes(size: float | None) -> str:
-    """1536 -> '1.5 KB', 1_034_240 -> '0.99 MB' (binary units, at most three digits)."""
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        # Roll over at 1000 so a size never reads "1010.0 KB".
-        if abs(value) < (1024 if unit == "B" else 1000) or unit == "TB":
-            if unit == "B":
-                return f"{value:.0f} B"
-            return f"{value:.2f} {unit}" if value < 1 else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"  # pragma: no cover - the loop always returns
+    """core.humanize.human_bytes with the GUI's dash for unknown sizes."""
+    return core_human_bytes(size, missing="—")
 
 
 def human_duration(seconds: float | None) -> str:
