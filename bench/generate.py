@@ -37,17 +37,18 @@ def main() -> int:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from core.commands.quiet import quiet_libraries
+
+    quiet_libraries()  # before torch/diffusers/tqdm are imported: they read it then
     import torch
     from diffusers.utils import export_to_video
 
-    from core.commands.quiet import quiet_libraries
     from core.generate.events import Done
     from core.generate.preview import LatentPreviewer
     from core.generate.request import defaults_for
     from core.generate.runner import Runner
     from core.models.demo import create_demo_model
 
-    quiet_libraries()
     with tempfile.TemporaryDirectory(prefix="wan-bench-") as tmp, bench_lock():
         root = Path(tmp)
         os.environ["WAN_STUDIO_HOME"] = str(root / "home")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from core import __version__
+from core.commands.quiet import quiet_libraries
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    quiet_libraries()
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -6,7 +6,6 @@ import argparse
 import sys
 import time
 
-from core.commands.quiet import quiet_libraries
 from core.models.catalog import family_keys
 
 NAME = "demo"
@@ -27,7 +26,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT
     from core.models.demo import DemoModelError, create_demo_model
 

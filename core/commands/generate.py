@@ -17,8 +17,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-from core.commands.quiet import quiet_libraries
-
 NAME = "generate"
 HELP = "generate a video from a prompt (and an image for I2V/TI2V models)"
 ORDER = 20
@@ -111,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {_OPTION_OF.get(issue.field, issue.field)}: {issue.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    quiet_libraries()
     from core.generate.events import Cancelled, Done, Failed
     from core.generate.runner import Runner
     from core.progress import CancelToken

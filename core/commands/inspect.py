@@ -7,7 +7,6 @@ import json
 import sys
 from typing import Any
 
-from core.commands.quiet import quiet_libraries
 from core.humanize import human_bytes
 
 NAME = "inspect"
@@ -37,11 +36,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "Exit status: 0 when the folder looks loadable, 2 when problems were found."
 
 
-def size_text(size: int | None) -> str:
-    """Bytes as a short human-readable size (1024-based, like file managers)."""
-    return human_bytes(size)
-
-
 def format_info(info: dict[str, Any]) -> str:
     """The readable report printed by ``inspect``."""
     lines = [info["path"]]
@@ -61,7 +55,7 @@ def format_info(info: dict[str, Any]) -> str:
     comps = info.get("components") or {}
     if comps:
         row("components", ", ".join(f"{n} {'ok' if ok else 'MISSING'}" for n, ok in comps.items()))
-    row("size on disk", size_text(info.get("size_bytes")))
+    row("size on disk", human_bytes(info.get("size_bytes")))
     counts = [
         f"{name}: {c['quantized']} MXFP8, {c['float']} high precision "
         f"({c['block_linears']} block linears)"
@@ -70,7 +64,8 @@ def format_info(info: dict[str, Any]) -> str:
     if counts:
         row("linear layers", counts[0], counts[1:])
     memory = [
-        f"{mode:<14}{size_text(size)}" for mode, size in (info.get("memory_estimate") or {}).items()
+        f"{mode:<14}{human_bytes(size)}"
+        for mode, size in (info.get("memory_estimate") or {}).items()
     ]
     if memory:
         row(
@@ -93,7 +88,6 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT, EXIT_OK
     from core.models.inspect import inspect_folder
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from core.commands.quiet import quiet_libraries
+from core.humanize import human_bytes
 
 NAME = "quantize"
 HELP = "write an offline MXFP8 copy of a BF16 Wan2.2 Diffusers model folder (SRC is not modified)"
@@ -62,9 +62,7 @@ class _Printer:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-    from core.commands.inspect import size_text
     from core.mx import MxFormatError
     from core.progress import Cancelled
     from core.quant.checkpoint import CheckpointError
@@ -97,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
     for name, comp in report.components.items():
         print(
             f"  {name}: {comp.layers_quantized} linears -> W8A8_MXFP8, {len(comp.kept)} kept in "
-            f"high precision; weights {size_text(comp.bytes_in)} -> {size_text(comp.bytes_out)} "
+            f"high precision; weights {human_bytes(comp.bytes_in)} -> {human_bytes(comp.bytes_out)} "
             f"({comp.bytes_out / max(comp.bytes_in, 1):.2f}x)"
         )
-    print(f"  copied: {', '.join(report.copied)} ({size_text(report.copied_bytes)})")
+    print(f"  copied: {', '.join(report.copied)} ({human_bytes(report.copied_bytes)})")
     print(f"load it with quantization 'auto'; check it with: wan-studio inspect {report.output}")
     return EXIT_OK

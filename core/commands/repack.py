@@ -9,8 +9,6 @@ import sys
 import time
 from typing import Any, TextIO
 
-from core.commands.quiet import quiet_libraries
-
 NAME = "repack"
 HELP = (
     "turn an msmodelslim MXFP8 export (plus the original BF16 Diffusers folder) into a "
@@ -187,7 +185,6 @@ def _error(message: str, args: argparse.Namespace, kind: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    quiet_libraries()
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
     from core.progress import Cancelled, CancelToken
     from core.repack import RepackFailed, RepackInputError, plan

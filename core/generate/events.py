@@ -118,7 +118,7 @@ class Plan(Event):
     offload: str
     memory: dict[str, int | None]
     quant: str = "none"  # effective: "none" | "mxfp8-online" | "mxfp8-offline" | "mixed"
-    backend: str | None = None  # the MXFP8 backend in use (None without MXFP8 layers)
+    backend: str | None = None  # the MXFP8 backend (None when no transformer asked for MXFP8)
     quantized_layers: int = 0
 
 

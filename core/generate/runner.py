@@ -269,7 +269,7 @@ class _Job:
                 offload=memory.offload,
                 memory=memory.as_dict(),
                 quant=report.quant,
-                backend=report.backend if report.layers_quantized else None,
+                backend=report.backend,
                 quantized_layers=report.layers_quantized,
             ),
             0.0,

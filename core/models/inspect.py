@@ -152,7 +152,8 @@ def _inspect_diffusers(folder: Path, info: FolderInfo) -> None:
     configs: dict[str, dict[str, Any]] = {}
     for name in ("transformer", "transformer_2"):
         sub = folder / name
-        info.components[name] = sub.is_dir()
+        if sub.is_dir() or name == "transformer" or listed_second:
+            info.components[name] = sub.is_dir()  # what is there or is expected
         if not sub.is_dir():
             continue
         try:
@@ -165,15 +166,14 @@ def _inspect_diffusers(folder: Path, info: FolderInfo) -> None:
                 configs[name] = cfg
     for name in REQUIRED_COMPONENTS[1:]:
         info.components[name] = (folder / name).is_dir()
-    info.experts = sum(1 for n in ("transformer", "transformer_2") if info.components[n])
+    info.experts = sum(1 for n in ("transformer", "transformer_2") if info.components.get(n))
 
     family = _family_of_diffusers(folder, configs, info)
     info.family = family.key if family else None
     vae_cfg = _read_json(folder / "vae" / "config.json", info) if info.components["vae"] else None
+    if family is not None and family.experts == 2:
+        info.components.setdefault("transformer_2", False)  # the family needs it
     _check_components(folder, info, family, listed_second, model_index)
-    one_expert = family is None or family.experts == 1
-    if one_expert and not listed_second and not info.components["transformer_2"]:
-        del info.components["transformer_2"]  # a one-expert model: nothing is missing
     _check_channels(info, family, configs, vae_cfg)
     _check_other_weights(folder, info, model_index)
 

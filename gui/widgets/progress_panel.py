@@ -288,7 +288,7 @@ class ProgressPanel(QWidget):
         peak = memory.get("peak")
         peak_text = f", peak ≈ {_bytes_text(peak)}" if isinstance(peak, int) and peak else ""
         offload = "" if event.offload in ("none", "", None) else f", offload: {event.offload}"
-        layers = getattr(event, "quantized_layers", 0)
+        layers = event.quantized_layers
         mxfp8 = f", MXFP8: {layers} layers via {event.backend}" if layers else ""
         self.status_label.setText(
             f"{event.width}×{event.height}, {event.frames} frames @ {event.fps} fps on "
