@@ -156,6 +156,23 @@ def _type_problem(key: str, value: Any) -> str | None:
         return None if ok else f"{key} must be a number or null, not {value!r}"
     if key in _TEXT_KEYS:
         return None if isinstance(value, str) else f"{key} must be text, not {value!r}"
+    if key == "loras":
+        return _loras_problem(value)
+    return None
+
+
+def _loras_problem(value: Any) -> str | None:
+    """A preset's LoRAs: a list of LoRA entries (files need not exist on this machine)."""
+    from core.lora.choice import LoraChoice
+    from core.lora.errors import LoraError
+
+    if not isinstance(value, list):
+        return f"loras must be a list of LoRA entries, not {value!r}"
+    for item in value:
+        try:
+            LoraChoice.from_dict(item)
+        except LoraError as exc:
+            return f"loras: {exc}"
     return None
 
 
@@ -317,13 +334,26 @@ def demo_values(family: Family | str) -> dict[str, Any]:
     return values
 
 
-_BASES = {"official": official_values, "demo": demo_values}
+def sampling_values(family: Family | str) -> dict[str, Any]:
+    """No values: a preset on this base changes only the sampling values it lists (steps,
+    guidance, shift, boundary), keeping the user's size and length (the distill preset)."""
+    return {}
+
+
+_BASES = {"official": official_values, "demo": demo_values, "sampling": sampling_values}
+# The built-in preset for 4-step distillation LoRAs (selected when such a LoRA is picked).
+DISTILL_PRESET = "Lightning 4-step"
 _builtin_cache: dict[str, PresetList] | None = None
 
 
 def _describe(template: str, values: dict[str, Any]) -> str:
     fields = dict(values)
-    fields["seconds"] = f"{values['frames'] / values['fps']:.1f}".rstrip("0").rstrip(".")
+    if "frames" in values and "fps" in values:
+        fields["seconds"] = f"{values['frames'] / values['fps']:.1f}".rstrip("0").rstrip(".")
+    split = ""
+    if values.get("boundary") is not None:
+        split = f", high-noise expert while t >= {values['boundary'] * 1000:g}"
+    fields["split"] = split
     try:
         return template.format(**fields)
     except (KeyError, IndexError, ValueError):

@@ -41,6 +41,7 @@ _OPTION_OF = {
     "model": "--model",
     "prompt": "--prompt",
     "negative_prompt": "--negative-prompt",
+    "loras": "--lora",
 }
 
 
@@ -50,7 +51,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "examples:\n"
         '  wan-studio generate --model demo --prompt "a red fox"\n'
         '  wan-studio generate --model ~/models/Wan2.2-TI2V-5B-Diffusers --prompt "a cat" '
-        "--image cat.png --steps 30\n\n"
+        "--image cat.png --steps 30\n"
+        '  wan-studio generate --model ~/models/Wan2.2-I2V-A14B-Diffusers --prompt "a cat" '
+        "--image cat.png --lora ~/loras/Wan_2_2_I2V_A14B_HIGH_lightx2v_4step_lora.safetensors\n\n"
+        "--lora FILE[:S | :HIGH,LOW] adds a LoRA (repeatable) with a strength per expert; a\n"
+        "HIGH/LOW pair is found from the file name, and a 4-step distill LoRA (Lightning)\n"
+        "selects the 'Lightning 4-step' preset unless --preset is given.\n"
         "--model demo uses the built-in demo model (random weights, its video is noise);\n"
         "demo:i2v-a14b and demo:ti2v-5b pick the other families' demo models.\n"
         "Unset options take the model's official defaults (see `wan-studio generate --model M "
@@ -88,6 +94,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="auto | none | mxfp8-online | mxfp8-offline (default auto)",
     )
     parser.add_argument("--device", default=None, help="auto | cpu | cuda[:N] | npu[:N]")
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="FILE[:HIGH[,LOW]]",
+        help="apply a LoRA (.safetensors), strength per expert (default 1); repeatable",
+    )
     parser.add_argument("--out", default=None, help="output .mp4 file or folder")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -157,8 +170,21 @@ def build_request(args: argparse.Namespace) -> Any:
     folder_is_demo = demo_family(args.model) is None and is_demo_model(args.model)
     demo = demo_family(args.model) is not None or folder_is_demo
     request = defaults_for(family, demo=demo, model=args.model)
+    request.loras = parse_loras(args.lora, family.experts)
     if args.preset:
         apply_preset(request, family.key, args.preset)
+    else:
+        distill = distill_lora(request.loras)
+        if distill is not None:
+            from core.presets import DISTILL_PRESET
+
+            apply_preset(request, family.key, DISTILL_PRESET)
+            print(
+                f"LoRA {distill} is a step-distillation LoRA: using the '{DISTILL_PRESET}' "
+                f"preset ({request.steps} steps, guidance {request.guidance_high:g}, shift "
+                f"{request.shift:g}); --preset or --steps/--guidance/--shift change it",
+                file=sys.stderr,
+            )
     request.prompt = args.prompt
     if args.negative_prompt is not None:
         request.negative_prompt = args.negative_prompt
@@ -178,6 +204,29 @@ def build_request(args: argparse.Namespace) -> Any:
         if low is not None:
             request.guidance_low = low
     return request
+
+
+def parse_loras(specs: list[str], experts: int = 2) -> list[Any]:
+    """``--lora`` values -> LoRA choices (pairs found by name); ValueError names the bad one."""
+    from core.lora import LoraError, parse_lora_spec
+
+    choices = []
+    for spec in specs:
+        try:
+            choices.append(parse_lora_spec(spec, experts))
+        except LoraError as exc:
+            raise ValueError(f"--lora {spec}: {exc}") from None
+    return choices
+
+
+def distill_lora(choices: list[Any]) -> str | None:
+    """The label of the first step-distillation LoRA among ``choices``, or None."""
+    from core.lora.naming import is_step_distill
+
+    for choice in choices:
+        if choice.enabled and any(is_step_distill(f) for f in choice.files()):
+            return choice.label
+    return None
 
 
 def apply_preset(request: Any, family_key: str, name: str) -> None:
@@ -242,6 +291,17 @@ def _quant_text(plan: Any) -> str:
     return f"{name}: {plan.quantized_layers} layers, {plan.backend} backend"
 
 
+def lora_lines(applied: list[dict[str, Any]]) -> list[str]:
+    """One line per LoRA item of the plan: strength and matched layers per expert."""
+    by_label: dict[str, list[str]] = {}
+    for entry in applied:
+        where = "" if entry["expert"] == "single" else f"{entry['expert']} "
+        by_label.setdefault(entry["label"], []).append(
+            f"{where}{entry['strength']:g} ({entry['matched']}/{entry['total']} layers)"
+        )
+    return [f"LoRA {label}: " + ", ".join(parts) for label, parts in by_label.items()]
+
+
 STAGE_NAMES = {
     "load": "model loaded",
     "encode": "prompt encoded",
@@ -288,6 +348,8 @@ class TerminalProgress:
                 f"({event.frames / event.fps:.1f} s), {event.steps} steps{switch}; "
                 f"{event.device} {event.dtype}, offload {event.offload}; {_quant_text(event)}"
             )
+            for line in lora_lines(event.loras):
+                self.note(line)
         elif kind == "stage_started":
             self._status(f"{pct} {event.label}...", force=True)
             if not self.tty:

@@ -120,6 +120,9 @@ class Plan(Event):
     quant: str = "none"  # effective: "none" | "mxfp8-online" | "mxfp8-offline" | "mixed"
     backend: str | None = None  # the MXFP8 backend (None when no transformer asked for MXFP8)
     quantized_layers: int = 0
+    # One entry per LoRA file and expert it is applied to: label, file, sha256, component,
+    # expert, strength, format, rank, matched, total (core.generate.loras.applied_summary).
+    loras: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -71,6 +71,16 @@ def describe_failure(exc: BaseException, stage: str | None) -> Failed:
             details=details,
             stage=stage,
         )
+    from core.lora.errors import LoraError
+
+    if isinstance(exc, LoraError):
+        return Failed(
+            message=f"the LoRAs could not be applied: {exc}",
+            hint="Remove or replace that LoRA (Generate > LoRAs); the model itself is unchanged "
+            "and stays loaded.",
+            details=details,
+            stage=stage,
+        )
     if isinstance(exc, LoadError):
         return Failed(
             message=f"the model could not be loaded: {exc}",

@@ -31,10 +31,12 @@ import dataclasses
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.lora.choice import LoraChoice
+from core.lora.errors import LoraError
 from core.models.catalog import Family, get_family, nearest_valid_frames, snap_to_multiple
 
 SCHEMA_VERSION = 1
@@ -92,12 +94,21 @@ class GenerationRequest:
     backend: str = "auto"  # MXFP8 kernel backend: "auto" | "reference" | "npu"
     output: str | None = None
     preset: str | None = None  # informational: the preset the values came from
+    loras: list[LoraChoice] = field(default_factory=list)  # applied in this order
+
+    def __post_init__(self) -> None:
+        # Presets and JSON hand LoRAs over as dicts: one type from here on.
+        if isinstance(self.loras, (list, tuple)):
+            self.loras = [
+                c if isinstance(c, LoraChoice) else LoraChoice.from_dict(c) for c in self.loras
+            ]
 
     # ---- JSON ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with a schema marker (used for sidecars, MP4 metadata, presets)."""
         data: dict[str, Any] = {"kind": REQUEST_KIND, "schema": SCHEMA_VERSION}
         data.update(dataclasses.asdict(self))
+        data["loras"] = [choice.to_dict() for choice in self.loras]
         return data
 
     @classmethod
@@ -159,7 +170,33 @@ class GenerationRequest:
         if fam is not None:
             issues += self._validate_image(fam)
         issues += self._validate_runtime()
+        issues += self._validate_loras(fam)
         return issues
+
+    def _validate_loras(self, fam: Family | None) -> list[ValidationIssue]:
+        """Cheap checks of the chosen LoRAs (files exist, are safetensors, strengths finite,
+        nothing chosen twice); shapes are checked against the model when it is loaded."""
+        if not isinstance(self.loras, list):
+            return [ValidationIssue("loras", "loras must be a list of LoRA choices", [])]
+        out: list[ValidationIssue] = []
+        seen: dict[str, str] = {}
+        experts = fam.experts if fam is not None else 2
+        for choice in self.loras:
+            if not choice.enabled:
+                continue
+            out += [ValidationIssue("loras", p) for p in choice.problems(experts)]
+            for file in choice.files():
+                key = str(Path(file).expanduser().resolve())
+                if key in seen:
+                    out.append(
+                        ValidationIssue(
+                            "loras",
+                            f"LoRA {Path(file).name} is chosen twice ({seen[key]} and "
+                            f"{choice.label}): remove one",
+                        )
+                    )
+                seen[key] = choice.label
+        return out
 
     def _validate_numbers(self, fam: Family | None) -> list[ValidationIssue]:
         out: list[ValidationIssue] = []
@@ -553,6 +590,13 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise TypeError(f"expected text, got {type(value).__name__}")
         return value
+    if key == "loras":
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list of LoRAs, got {type(value).__name__}")
+        try:
+            return [LoraChoice.from_dict(item) for item in value]
+        except LoraError as exc:
+            raise ValueError(str(exc)) from None
     return value
 
 

@@ -23,9 +23,8 @@ calling thread.
 from __future__ import annotations
 
 import contextlib
-import gc
+import dataclasses
 import inspect
-import math
 import secrets
 import threading
 import time
@@ -44,6 +43,7 @@ from core.generate.request import (
     model_family,
     resolve_model_path,
 )
+from core.generate.runner_support import LoadTracker, decoder_calls, free_memory, split_steps
 from core.generate.video import DEFAULT_TEMPLATE
 from core.progress import Cancelled, CancelToken
 
@@ -59,6 +59,7 @@ class _Warm:
     loaded: Any  # core.models.loader.LoadedModel
     scheduler_config: dict[str, Any]
     image_pipe: Any = None  # WanImageToVideoPipeline sharing the components (TI2V + image)
+    loras: Any = None  # core.lora.apply.LoraManager of this model (created on first use)
 
 
 class Runner:
@@ -138,7 +139,8 @@ class _Job:
         cancel: CancelToken,
     ) -> None:
         self.runner = runner
-        self.request = request
+        # The job records what it applied (LoRA sha256) in its own copy of the request.
+        self.request = request.replace(loras=[dataclasses.replace(c) for c in request.loras])
         self.on_event = on_event
         self.cancel = cancel
         self.stage: str | None = None
@@ -221,6 +223,7 @@ class _Job:
         warm, loading = self._load(folder, family)
         pipe = warm.loaded.pipe
         report = warm.loaded.report
+        loras = self._apply_loras(warm, report.dtype)
         image = None
         width, height = request.width, request.height
         if request.image:
@@ -271,6 +274,7 @@ class _Job:
                 quant=report.quant,
                 backend=report.backend,
                 quantized_layers=report.layers_quantized,
+                loras=loras,
             ),
             0.0,
             ev.STAGE_ENCODE,
@@ -368,6 +372,28 @@ class _Job:
             )
         self.finish(ev.STAGE_LOAD, since)
         return warm, True
+
+    def _apply_loras(self, warm: _Warm, dtype_name: str) -> list[dict[str, Any]]:
+        """Put the request's LoRAs on the warm experts; records each file's sha256 in the
+        request so the video's metadata names exactly what was applied."""
+        from core.generate.loras import applied_summary, apply_request_loras
+        from core.lora.apply import LoraManager
+
+        if warm.loras is None:
+            if not self.request.loras:
+                return []
+            warm.loras = LoraManager()
+        lora_report = apply_request_loras(
+            warm.loras, warm.loaded.pipe, self.request.loras, dtype_name, self.emit, self.cancel
+        )
+        summary = applied_summary(lora_report)
+        sha = {a["file"]: a["sha256"] for a in summary}
+        for choice in self.request.loras:
+            choice.sha256 = sha.get(str(Path(choice.path).expanduser()), choice.sha256)
+            if choice.path_low:
+                low = str(Path(choice.path_low).expanduser())
+                choice.sha256_low = sha.get(low, choice.sha256_low)
+        return summary
 
     def _warn_if_too_big(self, folder: Path, device: str) -> None:
         """Pre-flight: warn when the weights alone will not fit (host RAM on the CPU, device
@@ -739,72 +765,4 @@ class _Job:
                 path.unlink()
 
 
-# ---- helpers --------------------------------------------------------------------------------
-class LoadTracker:
-    """One monotonic 0..1 load fraction from the loader's per-component reports, weighting each
-    component by its weight files' size (the loader reports "transformer", "transformer_2"...
-    one after the other, then "pipeline" for the remaining components)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.sizes: dict[str, int] = {}
-        for sub in ("text_encoder", "transformer", "transformer_2", "vae"):
-            files = list((folder / sub).glob("*.safetensors")) if (folder / sub).is_dir() else []
-            self.sizes[sub] = sum(f.stat().st_size for f in files)
-        self.total = sum(self.sizes.values())
-        self.done: dict[str, float] = {}
-        self.fraction = 0.0
-
-    def update(self, component: str, fraction: float) -> float:
-        fraction = min(1.0, max(0.0, fraction))
-        if component in self.sizes and self.total > 0:
-            self.done[component] = fraction
-        else:  # "pipeline" (or anything unknown): the components not reported individually
-            for name in self.sizes:
-                if name not in self.done or component == "pipeline":
-                    self.done[name] = max(self.done.get(name, 0.0), fraction)
-        if self.total > 0:
-            value = sum(self.sizes[c] * f for c, f in self.done.items()) / self.total
-        else:
-            value = fraction
-        self.fraction = max(self.fraction, value)
-        return self.fraction
-
-
-def split_steps(scheduler: Any, steps: int, boundary: float | None) -> tuple[int, int]:
-    """(high-noise steps, low-noise steps) exactly as the diffusers loop decides: a step runs
-    the high-noise expert while its timestep t >= boundary x num_train_timesteps."""
-    if boundary is None:
-        return steps, 0
-    scheduler.set_timesteps(steps, device="cpu")
-    limit = boundary * scheduler.config.num_train_timesteps
-    high = sum(1 for t in scheduler.timesteps.tolist() if t >= limit)
-    return high, len(scheduler.timesteps) - high
-
-
-def decoder_calls(vae: Any, shape: tuple[int, ...]) -> int:
-    """How many times ``vae.decoder`` runs for latents of ``shape`` (one per latent frame,
-    per tile when tiled decoding applies), for decode progress."""
-    frames, height, width = shape[2], shape[3], shape[4]
-    ratio = vae.spatial_compression_ratio
-    if getattr(vae, "use_tiling", False):
-        min_h, min_w = vae.tile_sample_min_height // ratio, vae.tile_sample_min_width // ratio
-        if width > min_w or height > min_h:
-            rows = math.ceil(height / (vae.tile_sample_stride_height // ratio))
-            cols = math.ceil(width / (vae.tile_sample_stride_width // ratio))
-            return frames * rows * cols
-    return frames
-
-
-def free_memory() -> None:
-    """Collect garbage and return cached device memory to the driver."""
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        npu = getattr(torch, "npu", None)
-        if npu is not None and hasattr(npu, "empty_cache"):
-            npu.empty_cache()
-    except Exception:
-        pass
+__all__ = ["LoadTracker", "Runner", "decoder_calls", "free_memory", "split_steps"]

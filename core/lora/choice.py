@@ -122,12 +122,15 @@ def check_lora_path(path: str) -> str | None:
     return None
 
 
-def choice_for_file(path: str | Path, strength: float = 1.0, pair: bool = True) -> LoraChoice:
+def choice_for_file(path: str | Path, strength: float = 1.0, experts: int = 2) -> LoraChoice:
     """The default choice for a picked file: a HIGH file with a LOW partner becomes a pair;
-    a lone HIGH (LOW) file applies only to the high-noise (low-noise) expert."""
+    a lone HIGH (LOW) file applies only to the high-noise (low-noise) expert. A one-expert
+    model (TI2V-5B) takes the file itself, whatever its name says."""
     file = Path(path)
+    if experts == 1:
+        return LoraChoice(path=str(file), strength_high=strength, strength_low=0.0)
     expert = expert_of(file)
-    partner = find_partner(file) if pair else None
+    partner = find_partner(file)
     if partner is not None:
         high, low = (file, partner) if expert == EXPERT_HIGH else (partner, file)
         return LoraChoice(path=str(high), path_low=str(low), strength_high=strength,
@@ -139,7 +142,7 @@ def choice_for_file(path: str | Path, strength: float = 1.0, pair: bool = True) 
     return LoraChoice(path=str(file), strength_high=strength, strength_low=strength)
 
 
-def parse_lora_spec(spec: str) -> LoraChoice:
+def parse_lora_spec(spec: str, experts: int = 2) -> LoraChoice:
     """``FILE[:HIGH[,LOW]]`` (the CLI's ``--lora``) -> a choice.
 
     ``FILE`` alone takes the defaults of ``choice_for_file`` (pairs found by name);
@@ -154,13 +157,15 @@ def parse_lora_spec(spec: str) -> LoraChoice:
     problem = check_lora_path(path)
     if problem:
         raise LoraError(problem)
-    choice = choice_for_file(path)
+    choice = choice_for_file(path, experts=experts)
     if strengths is None:
         return choice
     parts = [p.strip() for p in strengths.split(",")]
     if len(parts) > 2:
         raise LoraError(f"--lora {spec}: give at most two strengths, FILE:HIGH,LOW")
     values = [_as_strength(p, "strength") for p in parts]
+    if len(values) == 2 and experts == 1:
+        raise LoraError(f"--lora {spec}: this model has one expert: give one strength, FILE:S")
     if len(values) == 1:
         high = values[0] if choice.strength_high else 0.0
         low = values[0] if choice.strength_low else 0.0
