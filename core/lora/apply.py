@@ -240,7 +240,7 @@ class LoraManager:
                 continue
             want = (layer.out_features, layer.in_features)
             got = (target.out_features, target.in_features)
-            if any(g is not None and g != w for g, w in zip(got, want)):
+            if any(g is not None and g != w for g, w in zip(got, want, strict=True)):
                 model_width = getattr(model.config, "num_attention_heads", 0) * getattr(
                     model.config, "attention_head_dim", 0
                 )

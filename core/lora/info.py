@@ -125,7 +125,7 @@ def inspect_lora(path: str | Path) -> LoraInfo:
             if shape is None:
                 continue
             got = (target.out_features, target.in_features)
-            if all(g is None or g == w for g, w in zip(got, shape)):
+            if all(g is None or g == w for g, w in zip(got, shape, strict=True)):
                 matched += 1
         fits.append(FamilyFit(family=family, matched=matched, total=len(weights.targets)))
     partner = find_partner(header.path)
