@@ -31,6 +31,8 @@ class AppBus(QObject):
     show_workspace = Signal(str)  # workspace title to bring to front
     output_dir_changed = Signal(str)  # the folder new videos go to (History lists it)
     play_video = Signal(str)  # video path: play it in Generate's player and show Generate
+    use_lora = Signal(dict)  # {"path", "path_low"}: add the LoRA to Generate's form and show it
+    lora_folders_changed = Signal()  # a LoRA folder was added or removed (Models)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

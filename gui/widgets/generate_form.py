@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from core.models.catalog import Family, get_family
 from gui.widgets.fields import FieldMessage, SizePicker
 from gui.widgets.image_input import ImageInput
+from gui.widgets.lora_list import LoraList
 
 QUANT_CHOICES = (
     ("auto", "Auto (offline MXFP8 when the folder has it)"),
@@ -166,6 +167,8 @@ class GenerateForm(QWidget):
         self.device.addItem("Auto (NPU, then CUDA, then CPU)", "auto")
         self.device.setToolTip("Detecting devices…")
         self._pending_device = "auto"
+        self.loras = LoraList()  # the LoRA section (gui/widgets/lora_list.py)
+        self.messages["loras"] = self.loras.message
 
         self._build_layout()
         for signal in (
@@ -184,6 +187,7 @@ class GenerateForm(QWidget):
             self.boundary.valueChanged,
             self.quant.currentIndexChanged,
             self.device.currentIndexChanged,
+            self.loras.changed,
         ):
             signal.connect(self._emit_changed)
         self.seed_random.toggled.connect(self._seed_mode_changed)
@@ -291,7 +295,7 @@ class GenerateForm(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
-        for group in (prompt_group, video_group, guidance_group):
+        for group in (prompt_group, video_group, guidance_group, self.loras):
             layout.addWidget(group)
         layout.addWidget(self.advanced_toggle)
         layout.addWidget(self.advanced)
@@ -336,6 +340,7 @@ class GenerateForm(QWidget):
         if self.fps_lock.isChecked():
             self.fps.setValue(fam.fps)
         self._fps_lock_changed(self.fps_lock.isChecked())
+        self.loras.set_family(fam.key, fam.experts, demo)
         self._loading = False
         self._update_duration()
         self._emit_changed()
@@ -366,6 +371,7 @@ class GenerateForm(QWidget):
             "seed": self.seed_value(),
             "quant": self.quant.currentData(),
             "device": self.device_value(),
+            "loras": self.loras.values(),
         }
 
     def seed_value(self) -> int | None:
@@ -422,6 +428,8 @@ class GenerateForm(QWidget):
                 self.quant.setCurrentIndex(index)
         if isinstance(v.get("device"), str):
             self.set_device(v["device"])
+        if isinstance(v.get("loras"), list):
+            self.loras.restore(v["loras"])
 
     # ---- devices -----------------------------------------------------------------------------
     def set_devices(self, devices: list[tuple[str, str]]) -> None:

@@ -52,6 +52,7 @@ from gui.widgets.generate_form import GenerateForm, ModelChoice
 from gui.widgets.image_view import ImageView
 from gui.widgets.player import PlayerWidget
 from gui.widgets.progress_panel import ProgressPanel
+from gui.workspaces.generate_loras import attach_loras
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class GenerateWorkspace(QWidget):
         self._validate_timer.timeout.connect(self.validate_now)
 
         self._build()
+        attach_loras(self)
         self.form.changed.connect(self._validate_timer.start)
         bus.library_changed.connect(self.reload_models)
         bus.presets_changed.connect(self._reload_presets)
