@@ -158,6 +158,11 @@ def _type_problem(key: str, value: Any) -> str | None:
         return None if isinstance(value, str) else f"{key} must be text, not {value!r}"
     if key == "loras":
         return _loras_problem(value)
+    if key == "lora_merge":
+        return (
+            None if isinstance(value, bool) else f"lora_merge must be true or false, not {value!r}"
+        )
+
     return None
 
 

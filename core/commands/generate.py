@@ -101,6 +101,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="FILE[:HIGH[,LOW]]",
         help="apply a LoRA (.safetensors), strength per expert (default 1); repeatable",
     )
+    parser.add_argument(
+        "--lora-merge",
+        action="store_true",
+        help="merge the LoRAs into the weights at load (no run-time cost) instead of a side branch",
+    )
     parser.add_argument("--out", default=None, help="output .mp4 file or folder")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
@@ -171,6 +176,7 @@ def build_request(args: argparse.Namespace) -> Any:
     demo = demo_family(args.model) is not None or folder_is_demo
     request = defaults_for(family, demo=demo, model=args.model)
     request.loras = parse_loras(args.lora, family.experts)
+    request.lora_merge = bool(getattr(args, "lora_merge", False))
     if args.preset:
         apply_preset(request, family.key, args.preset)
     else:

@@ -1,4 +1,5 @@
-"""`wan-studio inspect FOLDER`: what a model folder holds and whether it will load."""
+"""`wan-studio inspect FOLDER|LORA`: what a model folder holds and whether it will load, or what
+a LoRA file is and which models it fits."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ _QUANT = {
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("folder", help="the model folder (Diffusers layout or msmodelslim export)")
+    parser.add_argument(
+        "folder",
+        help="the model folder (Diffusers layout or msmodelslim export), or a LoRA file",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.epilog = "Exit status: 0 when the folder looks loadable, 2 when problems were found."
 
@@ -87,9 +91,78 @@ def format_info(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_lora(info: Any) -> str:
+    """The readable report of a LoRA file."""
+    from core.lora.info import describe_fit
+    from core.models.catalog import FAMILIES
+
+    expert = {"high": "high-noise expert (HIGH)", "low": "low-noise expert (LOW)"}
+    lines = [info.path]
+
+    def row(label: str, value: str) -> None:
+        lines.append(f"  {label:<15}{value}")
+
+    row(
+        "kind",
+        "LoRA" + (f" (step distill, {info.distill_steps or '?'} steps)" if info.distill else ""),
+    )
+    row("format", f"{info.format_label}, {info.tensors} tensors, {info.dtype}")
+    row("size on disk", human_bytes(info.size))
+    ranks = ", ".join(str(r) for r in info.ranks) or "none (full deltas only)"
+    row("rank", ranks)
+    row(
+        "layers",
+        f"{info.layers} linears in {info.blocks} blocks"
+        + ("; with bias deltas" if info.has_bias else "")
+        + ("; with full weight deltas" if info.has_diff else ""),
+    )
+    row("width", f"{info.dim} (ffn {info.ffn_dim})" if info.dim else "unknown")
+    row("expert", expert.get(info.expert or "", "both (the name names no expert)"))
+    if info.partner:
+        row("partner", info.partner)
+    row("fits", describe_fit(info))
+    for fit in info.fits:
+        name = FAMILIES[fit.family].name if fit.family in FAMILIES else "demo models"
+        lines.append(f"  {'':<15}{name:<17}{fit.matched}/{fit.total} layers")
+    return "\n".join(lines)
+
+
+def _run_lora(args: argparse.Namespace) -> int:
+    from core.cli import EXIT_BAD_INPUT, EXIT_OK
+    from core.lora.errors import LoraError
+    from core.lora.info import inspect_lora
+
+    try:
+        info = inspect_lora(args.folder)
+    except (LoraError, OSError) as exc:
+        print(f"wan-studio inspect: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        print(json.dumps(info.to_dict(), indent=2) if args.json else format_lora(info))
+    except BrokenPipeError:
+        return EXIT_OK
+    return EXIT_OK if info.fitting_families else EXIT_BAD_INPUT
+
+
+def _is_lora_path(text: str) -> bool:
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    return not path.is_dir() and path.suffix.lower() in (
+        ".safetensors",
+        ".pt",
+        ".pth",
+        ".ckpt",
+        ".bin",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from core.cli import EXIT_BAD_INPUT, EXIT_OK
     from core.models.inspect import inspect_folder
+
+    if _is_lora_path(args.folder):
+        return _run_lora(args)
 
     info = inspect_folder(args.folder).to_dict()
     try:

@@ -14,6 +14,25 @@ from core.generate import events as ev
 from core.lora.apply import LoraManager, LoraReport
 
 
+def merge_signature(request: Any) -> tuple:
+    """What identifies merged LoRAs in the warm-model key: files (with size and mtime) and
+    strengths, so any change reloads the model with the new merge."""
+    import os
+
+    def stamp(path: str) -> tuple:
+        try:
+            info = os.stat(os.path.expanduser(path))
+        except OSError:
+            return (path, -1, -1)
+        return (path, info.st_size, info.st_mtime_ns)
+
+    return tuple(
+        (tuple(stamp(f) for f in c.files()), c.strength_high, c.strength_low)
+        for c in request.loras
+        if c.enabled
+    )
+
+
 def experts_of(pipe: Any) -> dict[str, Any]:
     """Component name -> transformer of a loaded Wan pipeline (one or two experts)."""
     out = {"transformer": pipe.transformer}
@@ -29,11 +48,18 @@ def apply_request_loras(
     dtype_name: str,
     emit: Any,
     cancel: Any = None,
+    merged: dict[str, list[Any]] | None = None,
 ) -> LoraReport:
-    """Apply ``choices`` to ``pipe`` through ``manager``; warnings go out as events."""
+    """Apply ``choices`` to ``pipe`` through ``manager``; warnings go out as events.
+
+    Components in ``merged`` already hold the LoRAs in their weights (merged at load, with
+    the entries the merge recorded): they get no side branch."""
     import torch
 
-    report = manager.apply(experts_of(pipe), choices, getattr(torch, dtype_name), cancel)
+    merged = merged or {}
+    experts = {k: v for k, v in experts_of(pipe).items() if k not in merged}
+    report = manager.apply(experts, choices, getattr(torch, dtype_name), cancel)
+    report.applied = list(report.applied) + [e for entries in merged.values() for e in entries]
     for warning in report.warnings:
         emit(ev.Warning(message=warning))
     return report
@@ -53,6 +79,7 @@ def applied_summary(report: LoraReport) -> list[dict[str, Any]]:
             "rank": a.rank,
             "matched": a.matched,
             "total": a.total,
+            "merged": a.merged,
         }
         for a in report.applied
     ]

@@ -95,6 +95,9 @@ class GenerationRequest:
     output: str | None = None
     preset: str | None = None  # informational: the preset the values came from
     loras: list[LoraChoice] = field(default_factory=list)  # applied in this order
+    # Merge the LoRAs into the weights at load (no run-time cost; changing them reloads the
+    # model) instead of the side branch (exact, swapped without reloading).
+    lora_merge: bool = False
 
     def __post_init__(self) -> None:
         # Presets and JSON hand LoRAs over as dicts: one type from here on.
@@ -589,6 +592,10 @@ def _coerce(key: str, value: Any) -> Any:
             return None
         if not isinstance(value, str):
             raise TypeError(f"expected text, got {type(value).__name__}")
+        return value
+    if key == "lora_merge":
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
         return value
     if key == "loras":
         if not isinstance(value, list):

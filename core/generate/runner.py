@@ -34,6 +34,7 @@ from typing import Any
 
 from core.generate import events as ev
 from core.generate.failures import NonFiniteLatents, describe_failure
+from core.generate.loras import merge_signature
 from core.generate.overall import OverallProgress
 from core.generate.request import (
     GenerationRequest,
@@ -60,6 +61,8 @@ class _Warm:
     scheduler_config: dict[str, Any]
     image_pipe: Any = None  # WanImageToVideoPipeline sharing the components (TI2V + image)
     loras: Any = None  # core.lora.apply.LoraManager of this model (created on first use)
+    # component -> LoRAs merged into its weights at load (report entries)
+    merged: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
 
 
 class Runner:
@@ -310,7 +313,13 @@ class _Job:
 
         request = self.request
         device = resolve_device(request.device)
-        key = (str(folder.resolve()), request.quant, device, request.backend)
+        key = (
+            str(folder.resolve()),
+            request.quant,
+            device,
+            request.backend,
+            merge_signature(request) if request.lora_merge else None,
+        )
         warm = self.runner._warm
         if warm is not None and warm.key == key:
             self.progress = OverallProgress({ev.STAGE_LOAD: 0.0})
@@ -356,13 +365,26 @@ class _Job:
 
         self._warn_if_too_big(folder, device)
         options = LoadOptions(quant=request.quant, device=device, backend=request.backend)
+        manager, merged = None, {}
+        if request.lora_merge and any(c.enabled for c in request.loras):
+            from core.lora.apply import LoraManager
+            from core.lora.merge import merge_factory
+
+            manager = LoraManager()
+            options.transform_factory = merge_factory(request.loras, manager, merged, self.cancel)
         if "cancel" in inspect.signature(load_pipeline).parameters:
             loaded = load_pipeline(folder, options, progress, cancel=self.cancel)
         else:
             loaded = load_pipeline(folder, options, progress)
         loaded.pipe.set_progress_bar_config(disable=True)
         self.runner.loads += 1
-        warm = _Warm(key=key, loaded=loaded, scheduler_config=dict(loaded.pipe.scheduler.config))
+        warm = _Warm(
+            key=key,
+            loaded=loaded,
+            scheduler_config=dict(loaded.pipe.scheduler.config),
+            loras=manager,
+            merged=merged,
+        )
         self.runner._warm = warm
         if loaded.family.key != family.key:
             self.emit(
@@ -384,7 +406,13 @@ class _Job:
                 return []
             warm.loras = LoraManager()
         lora_report = apply_request_loras(
-            warm.loras, warm.loaded.pipe, self.request.loras, dtype_name, self.emit, self.cancel
+            warm.loras,
+            warm.loaded.pipe,
+            self.request.loras,
+            dtype_name,
+            self.emit,
+            self.cancel,
+            merged=warm.merged,
         )
         summary = applied_summary(lora_report)
         sha = {a["file"]: a["sha256"] for a in summary}

@@ -46,6 +46,7 @@ class AppliedLora:
     rank: int
     matched: int  # target layers found in the expert
     total: int  # target layers in the file
+    merged: bool = False  # merged into the weights at load (no side branch)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class LoraManager:
         signature = self._signature_of(experts, active, dtype)
         report = LoraReport()
         if signature == self._signature:
-            report.applied, report.layers = self._last_applied, self._last_layers
+            report.applied, report.layers = list(self._last_applied), self._last_layers
             report.seconds = time.perf_counter() - started
             return report
         plan, report = self.plan(experts, active, dtype, cancel)

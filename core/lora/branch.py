@@ -49,7 +49,9 @@ class LowRankBranch:
         for term in self.terms:
             if term.down is not None:
                 h = x.to(term.down.dtype)
-                result = result + F.linear(F.linear(h, term.down), term.up, term.bias) * term.scaling
+                result = (
+                    result + F.linear(F.linear(h, term.down), term.up, term.bias) * term.scaling
+                )
             elif term.bias is not None:
                 result = result + term.bias * term.scaling
             if term.diff is not None:

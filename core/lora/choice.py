@@ -86,7 +86,9 @@ class LoraChoice:
         for key in ("strength_high", "strength_low"):
             value = getattr(self, key)
             if not _finite_number(value):
-                out.append(f"{self.label}: {key.replace('_', ' ')} {value!r} is not a finite number")
+                out.append(
+                    f"{self.label}: {key.replace('_', ' ')} {value!r} is not a finite number"
+                )
             elif abs(value) > MAX_STRENGTH:
                 out.append(
                     f"{self.label}: {key.replace('_', ' ')} {value} is outside "
@@ -133,8 +135,9 @@ def choice_for_file(path: str | Path, strength: float = 1.0, experts: int = 2) -
     partner = find_partner(file)
     if partner is not None:
         high, low = (file, partner) if expert == EXPERT_HIGH else (partner, file)
-        return LoraChoice(path=str(high), path_low=str(low), strength_high=strength,
-                          strength_low=strength)
+        return LoraChoice(
+            path=str(high), path_low=str(low), strength_high=strength, strength_low=strength
+        )
     if expert == EXPERT_HIGH:
         return LoraChoice(path=str(file), strength_high=strength, strength_low=0.0)
     if expert == EXPERT_LOW:
@@ -196,9 +199,7 @@ def _as_strength(value: Any, what: str) -> float:
     if not math.isfinite(number):
         raise LoraError(f"LoRA {what} must be a finite number, not {value!r}")
     if abs(number) > MAX_STRENGTH:
-        raise LoraError(
-            f"LoRA {what} {number:g} is outside -{MAX_STRENGTH:g}..{MAX_STRENGTH:g}"
-        )
+        raise LoraError(f"LoRA {what} {number:g} is outside -{MAX_STRENGTH:g}..{MAX_STRENGTH:g}")
     return number
 
 

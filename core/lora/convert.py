@@ -257,7 +257,9 @@ def _check_targets(targets: dict[str, LoraTarget], file: Path) -> None:
     for module, t in targets.items():
         if (t.down is None) != (t.up is None):
             missing = "lora_A (down)" if t.down is None else "lora_B (up)"
-            raise LoraError(f"{file.name}: {module} has no {missing} matrix: the file is incomplete")
+            raise LoraError(
+                f"{file.name}: {module} has no {missing} matrix: the file is incomplete"
+            )
         if t.down is not None:
             if t.down.dim() != 2 or t.up.dim() != 2:
                 raise LoraError(

@@ -95,7 +95,9 @@ def lora_tensors(
     return out
 
 
-def write_lora(path: str | Path, fmt: str, metadata: dict[str, str] | None = None, **kw: Any) -> Path:
+def write_lora(
+    path: str | Path, fmt: str, metadata: dict[str, str] | None = None, **kw: Any
+) -> Path:
     """Write ``lora_tensors(fmt, **kw)`` as a safetensors file; returns its path."""
     from safetensors.torch import save_file
 

@@ -72,8 +72,9 @@ def _meta_tensors(header: Any) -> dict[str, Any]:
         if name not in alphas:
             out[name] = torch.empty(entry.shape, dtype=torch_dtype(entry.dtype), device="meta")
     if alphas:
-        checkpoint = Checkpoint(folder=header.path.parent, files=[header.path],
-                                entries=header.entries)
+        checkpoint = Checkpoint(
+            folder=header.path.parent, files=[header.path], entries=header.entries
+        )
         with TensorReader(checkpoint) as reader:
             for name in alphas:
                 out[name] = reader.read(name)

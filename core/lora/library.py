@@ -161,5 +161,7 @@ def item_experts(item: LoraItem) -> dict[str, Any]:
     """Default strengths for an item: a pair and an unnamed file go to both experts."""
     if item.is_pair or item.expert is None:
         return {EXPERT_HIGH: 1.0, EXPERT_LOW: 1.0}
-    return {EXPERT_HIGH: 1.0 if item.expert == EXPERT_HIGH else 0.0,
-            EXPERT_LOW: 1.0 if item.expert == EXPERT_LOW else 0.0}
+    return {
+        EXPERT_HIGH: 1.0 if item.expert == EXPERT_HIGH else 0.0,
+        EXPERT_LOW: 1.0 if item.expert == EXPERT_LOW else 0.0,
+    }

@@ -26,7 +26,7 @@ _STEPS_RE = re.compile(r"(?:^|[_\-. ])(\d{1,2})[_\- ]?steps?(?=$|[_\-. ])", re.I
 
 
 def expert_of(path: str | Path) -> str | None:
-    """"high" / "low" when the file name says which expert the LoRA was trained for, else None
+    """ "high" / "low" when the file name says which expert the LoRA was trained for, else None
     (both words present is ambiguous: None)."""
     stem = Path(path).name.removesuffix(".safetensors")
     high, low = bool(_HIGH_RE.search(stem)), bool(_LOW_RE.search(stem))

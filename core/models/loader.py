@@ -48,6 +48,9 @@ class LoadOptions:
     backend: str = "auto"  # MXFP8 kernel backend: "auto" | "reference" | "npu"
     dtype: str | None = None  # "bfloat16" | "float32" | None (bf16 on accelerators, fp32 on CPU)
     rule: str = "floor"  # online MXFP8 scale rule: "floor" (OCP, NPU default) | "rceil"
+    # (component, skeleton) -> tensor transform applied as float weights stream in (LoRA
+    # merging, core.lora.merge), or None.
+    transform_factory: Any = None
 
 
 @dataclass
@@ -278,6 +281,7 @@ def _load(
             progress=(lambda f, c=component: progress(c, f)) if progress else None,
             cancel=cancel,
             info=infos[component],
+            transform_factory=options.transform_factory,
         )
         loaded[component] = model
         report.components[component] = comp.to_dict()

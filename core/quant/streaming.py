@@ -295,11 +295,18 @@ def load_transformer(
     progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
     info: TransformerDir | None = None,
+    transform_factory: Callable[
+        [str, nn.Module], Callable[[str, torch.Tensor], torch.Tensor] | None
+    ]
+    | None = None,
 ) -> tuple[nn.Module, ComponentReport]:
     """Load one transformer folder; returns the ready model and its report.
 
     ``backend`` (a core.backends MXFP8 backend) is required when any layer ends up MXFP8.
     ``info`` skips re-reading the folder when the caller already examined it.
+    ``transform_factory(component, skeleton)`` may return a function applied to every float
+    tensor as it is read, before it is quantized or cast (LoRA merging, core.lora.merge); it is
+    not used for tensors stored as MXFP8 codes.
     """
     started = time.perf_counter()
     rule = parse_rule(rule)
@@ -318,13 +325,16 @@ def load_transformer(
     quantized = _choose_layers(model, info, mode, report)
     swap_in_mxfp8(model, quantized)
     tasks, skipped = plan_tensors(model, info, mode, quantized, component)
+    transform = None
+    if transform_factory is not None and mode != MODE_OFFLINE:
+        transform = transform_factory(component, model)
     report.skipped_entries += [n for n in skipped if n not in report.skipped_entries]
     if report.skipped_entries:
         report.notes.append(
             f"{component}: skipped {len(report.skipped_entries)} attention-quantization entries "
             "(rotation tensors / FA3 metadata); attention runs in BF16, so the result is exact"
         )
-    _stream(model, info, tasks, device, dtype, rule, progress, cancel)
+    _stream(model, info, tasks, device, dtype, rule, progress, cancel, transform)
     _finish(model, info, quantized, device, backend)
 
     report.checkpoint_bytes = info.checkpoint.nbytes
@@ -398,6 +408,7 @@ def _stream(
     rule: ScaleRule,
     progress: Callable[[float], None] | None,
     cancel: CancelToken | None,
+    transform: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
 ) -> None:
     """Read every tensor once, into its final dtype and device, and assign it into the model."""
     keep_fp32 = getattr(model, "_keep_in_fp32_modules", None) or []
@@ -408,6 +419,8 @@ def _stream(
             if cancel is not None:
                 cancel.raise_if_cancelled()
             tensor = reader.read(task.name)
+            if transform is not None and task.kind not in ("codes", "scale"):
+                tensor = transform(task.name, tensor)
             if task.kind == "quantize":  # online: BF16 in, MXFP8 out, BF16 freed at once
                 layer = model.get_submodule(task.name.rpartition(".")[0])
                 codes, scale = quantize_mx(tensor.to(device), rule)

@@ -1,0 +1,1 @@
+from tests.doubles.fixtures import fake_torch_npu  # noqa: F401  (pytest fixture)
