@@ -8,7 +8,9 @@ what a LoRA "fits" means.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import shiboken6
@@ -126,6 +128,35 @@ def plan_lines(applied: list[dict[str, Any]]) -> list[tuple[str, bool]]:
             (f"{mark}{label}: {', '.join(strengths)} · {' + '.join(layers)} layers", complete)
         )
     return out
+
+
+_read_lock = threading.Lock()
+_primed = False
+
+
+def read_header(path: str | Path) -> Any:
+    """Worker side: ``inspect_lora(path)``, or the reason the file is not a usable LoRA (text).
+
+    Reads are serialized, and the first one imports diffusers' Wan pipeline module by its full
+    name: ``from diffusers import WanPipeline`` (core.lora.convert) goes through diffusers' lazy
+    module, which two threads importing it for the first time at once break ("cannot import
+    name 'WanPipeline'"). A direct module import takes Python's per-module import lock.
+    """
+    global _primed
+    from core.lora.errors import LoraError
+
+    with _read_lock:
+        if not _primed:
+            import importlib
+
+            importlib.import_module("diffusers.pipelines.wan.pipeline_wan")
+            _primed = True
+        from core.lora.info import inspect_lora
+
+        try:
+            return inspect_lora(path)
+        except (LoraError, OSError) as exc:
+            return str(exc)
 
 
 class _Carrier(QObject):

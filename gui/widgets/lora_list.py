@@ -40,23 +40,13 @@ from core.lora.errors import LoraError
 from core.lora.naming import is_step_distill
 from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.fields import FieldMessage
-from gui.widgets.lora_format import RunIo, alive, fit_note, pool_run_io
+from gui.widgets.lora_format import RunIo, alive, fit_note, pool_run_io, read_header
 
 LAST_DIR_KEY = "generate/lora_dir"
 
 # path -> LoraInfo or the reason it could not be read; headers do not change under a session
 # often enough to re-read them per row (a re-added file reuses its answer).
 _info_cache: dict[str, Any] = {}
-
-
-def _inspect(path: str) -> Any:
-    """Worker side: the header description, or the reason it is not a usable LoRA (text)."""
-    from core.lora.info import inspect_lora
-
-    try:
-        return inspect_lora(path)
-    except (LoraError, OSError) as exc:
-        return str(exc)
 
 
 def _resolve(choices: list[LoraChoice]) -> tuple[list[LoraChoice], list[str], list[str]]:
@@ -363,7 +353,7 @@ class LoraList(QGroupBox):
                     self.info_ready.emit(file)
 
             self._run_io(
-                lambda file=file: _inspect(file),
+                lambda file=file: read_header(file),
                 on_done=done,
                 on_error=lambda error, file=file: done(error.message, file),
             )

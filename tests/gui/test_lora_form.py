@@ -69,9 +69,7 @@ def test_a_high_file_with_its_low_partner_is_one_pair_with_a_strength_per_expert
     assert row.note.objectName() == "hint"
 
 
-def test_a_style_lora_adds_to_both_experts_and_a_wrong_width_is_flagged(
-    qtbot, ws, loras
-) -> None:
+def test_a_style_lora_adds_to_both_experts_and_a_wrong_width_is_flagged(qtbot, ws, loras) -> None:
     style = ws.form.loras.add_file(loras["style"])
     wide = ws.form.loras.add_file(loras["wide"])
     style.low.setValue(0.25)
