@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.widgets.lora_plan import LoraPlanLabel
+
 PENDING, RUNNING, DONE, SKIPPED, FAILED, CANCELLED = (
     "pending",
     "running",
@@ -169,6 +171,7 @@ class ProgressPanel(QWidget):
         self.expert_label = QLabel("")
         self.expert_label.setObjectName("expertSwitch")
         self.expert_label.setWordWrap(True)
+        self.loras_label = LoraPlanLabel()  # the LoRAs the run applies (gui/widgets/lora_plan.py)
         self.status_label = QLabel("Idle: fill in the form and press Generate.")
         self.status_label.setObjectName("runStatus")
         self.status_label.setWordWrap(True)
@@ -192,6 +195,7 @@ class ProgressPanel(QWidget):
         right.addLayout(bars)
         right.addLayout(metrics)
         right.addWidget(self.expert_label)
+        right.addWidget(self.loras_label)
         right.addWidget(self.status_label)
         right.addStretch(1)
 
@@ -225,6 +229,7 @@ class ProgressPanel(QWidget):
         self.eta_label.setText("")
         self.elapsed_label.setText("")
         self.expert_label.setText("")
+        self.loras_label.show_applied([])
         self._switch = None
         self._switched = False
         self.outcome = None
@@ -284,6 +289,7 @@ class ProgressPanel(QWidget):
                 self.expert_label.setText(
                     f"high-noise expert → low-noise at step {event.switch_step}/{event.steps}"
                 )
+        self.loras_label.show_applied(getattr(event, "loras", None) or [])
         memory = event.memory or {}
         peak = memory.get("peak")
         peak_text = f", peak ≈ {_bytes_text(peak)}" if isinstance(peak, int) and peak else ""

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +47,7 @@ from core.models.catalog import FAMILIES
 from core.models.library import Library, LibraryEntry, LibraryError
 from gui.bus import AppBus
 from gui.engine import JobError
+from gui.widgets.lora_library import LoraLibrary
 from gui.widgets.model_details import ModelDetails
 from gui.widgets.models_dialogs import DeleteFilesDialog, ask_choice
 from gui.widgets.models_format import (
@@ -236,11 +238,19 @@ class ModelsWorkspace(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
 
-        layout = QVBoxLayout(self)
+        page = QWidget()  # the model library; the LoRA folders are the second tab
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 6, 0, 0)
         layout.addWidget(self.banner_box)
         layout.addLayout(bar)
         layout.addWidget(self.reason)
         layout.addWidget(self.splitter, 1)
+        self.loras = LoraLibrary(self.bus)  # gui/widgets/lora_library.py
+        self.sections = QTabWidget()
+        self.sections.addTab(page, "Models")
+        self.sections.addTab(self.loras, "LoRAs")
+        self.loras.wanted.connect(lambda: self.sections.setCurrentWidget(self.loras))
+        QVBoxLayout(self).addWidget(self.sections)
 
     def _restore_state(self) -> None:
         from gui.app import settings

@@ -1,0 +1,434 @@
+"""The Models workspace's LoRA tab: the user's LoRA folders and what each LoRA fits.
+
+Left, the folders (core.lora.library: add, remove); right, one row per item of every folder (a
+HIGH/LOW pair is one row): name, format, rank, width (dim), experts, the families it fits, layers
+matched, size, folder. "Use in Generate" (or a double click) adds the item to the Generate form
+through ``bus.use_lora``.
+
+Threads: listing the folders (scandir, stat) and reading each file's header (``inspect_lora``
+imports torch) run on the engine's I/O pool; a newer listing drops the answers of the older one.
+Nothing is read until the tab is first shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.humanize import human_bytes
+from core.lora.errors import LoraError
+from gui.widgets.lora_format import (
+    WARN_COLOUR,
+    alive,
+    best_matched,
+    experts_text,
+    fits_text,
+    rank_text,
+    read_header,
+)
+
+COLUMNS = ("Name", "Format", "Rank", "Dim", "Experts", "Fits", "Layers", "Size", "Folder")
+(
+    COL_NAME,
+    COL_FORMAT,
+    COL_RANK,
+    COL_DIM,
+    COL_EXPERTS,
+    COL_FITS,
+    COL_LAYERS,
+    COL_SIZE,
+    COL_FOLDER,
+) = range(len(COLUMNS))
+PATH_ROLE = Qt.ItemDataRole.UserRole
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+SHOW_TITLE = "Models/LoRAs"  # bus.show_workspace title that brings this tab to the front
+LAST_DIR_KEY = "models/lora_folder"
+
+
+class _Cell(QTableWidgetItem):
+    """A read-only cell sorting by SORT_ROLE (ranks and sizes as numbers)."""
+
+    def __init__(self, text: str, sort_key: Any = None) -> None:
+        super().__init__(text)
+        self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+        self.setData(SORT_ROLE, text.casefold() if sort_key is None else sort_key)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        try:
+            return mine < theirs
+        except TypeError:
+            return str(mine) < str(theirs)
+
+
+def _list_folders() -> tuple[list[str], list[tuple[str, Any, int]], str | None]:
+    """Worker side: (folders, [(folder, LoraItem, bytes)], a note about the folder file)."""
+    from core.lora.library import load_folders, scan_folder
+
+    folders, problem = load_folders()
+    rows = []
+    for folder in folders:
+        for item in scan_folder(folder):
+            size = 0
+            for file in filter(None, (item.path, item.path_low)):
+                with contextlib.suppress(OSError):
+                    size += os.stat(file).st_size
+            rows.append((folder, item, size))
+    return folders, rows, problem
+
+
+def _inspect_item(path: str, path_low: str | None) -> tuple[Any, Any]:
+    """Worker side: the header of the file and of its LOW partner (LoraInfo or reason text)."""
+    return read_header(path), read_header(path_low) if path_low else None
+
+
+class LoraLibrary(QWidget):
+    """The LoRA tab of the Models workspace (see the module docstring)."""
+
+    reloaded = Signal()  # the table was rebuilt from the folders
+    inspected = Signal(str)  # a row's header details arrived (the item's path)
+    wanted = Signal()  # something asked to show this tab (bus.show_workspace(SHOW_TITLE))
+
+    def __init__(self, bus: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bus = bus
+        self.folders: list[str] = []
+        self.items: dict[str, tuple[str, Any, int]] = {}  # path -> (folder, LoraItem, size)
+        self.infos: dict[str, tuple[Any, Any]] = {}  # path -> (high info, low info)
+        self._serial = itertools.count(1)
+        self._latest = 0
+        self._loaded = False
+
+        self.add_button = QPushButton("Add folder…")
+        self.add_button.setToolTip("A folder that holds LoRA .safetensors files (not recursive)")
+        self.add_button.clicked.connect(self.choose_folder)
+        self.remove_button = QPushButton("Remove folder")
+        self.remove_button.setToolTip("Forget the selected folder; its files stay on disk")
+        self.remove_button.clicked.connect(self.remove_selected_folder)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Read the folders and the files again")
+        self.refresh_button.clicked.connect(self.reload)
+        self.use_button = QPushButton("Use in Generate")
+        self.use_button.setObjectName("primary")
+        self.use_button.setToolTip("Add the selected LoRA to the Generate form")
+        self.use_button.clicked.connect(self.use_selected)
+        bar = QHBoxLayout()
+        bar.addWidget(self.add_button)
+        bar.addWidget(self.remove_button)
+        bar.addStretch(1)
+        bar.addWidget(self.refresh_button)
+        bar.addWidget(self.use_button)
+
+        self.folder_list = QListWidget()
+        self.folder_list.setToolTip("Your LoRA folders")
+        self.folder_list.currentRowChanged.connect(lambda _r: self._update_buttons())
+        folders_box = QWidget()
+        folders_layout = QVBoxLayout(folders_box)
+        folders_layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("LoRA folders")
+        title.setObjectName("sectionTitle")
+        folders_layout.addWidget(title)
+        folders_layout.addWidget(self.folder_list, 1)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(44)
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.cellDoubleClicked.connect(lambda _r, _c: self.use_selected())
+        self.details = QLabel()
+        self.details.setObjectName("hint")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.empty_hint = QLabel(
+            "No LoRA folders yet. <b>Add folder…</b> picks a folder of LoRA .safetensors files "
+            "(HIGH/LOW pairs are shown as one item)."
+        )
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setObjectName("hint")
+        table_box = QWidget()
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.table, 1)
+        table_layout.addWidget(self.empty_hint)
+        table_layout.addWidget(self.details)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(folders_box)
+        self.splitter.addWidget(table_box)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 4)
+        self.splitter.setSizes([260, 1000])
+        self.splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.splitter, 1)
+        bus.show_workspace.connect(self._maybe_wanted)
+        self._update_buttons()
+
+    # ---- listing -----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._loaded:
+            self.reload()
+
+    def _maybe_wanted(self, title: str) -> None:
+        if title == SHOW_TITLE:
+            self.wanted.emit()
+
+    def reload(self) -> None:
+        """List the folders again (off the GUI thread); headers are read row by row after."""
+        self._loaded = True
+        serial = self._latest = next(self._serial)
+        self.details.setText("Reading your LoRA folders…")
+
+        def done(result: tuple[list[str], list[tuple[str, Any, int]], str | None]) -> None:
+            if alive(self) and serial == self._latest:
+                self._fill(serial, *result)
+
+        def failed(error: Any) -> None:
+            if alive(self) and serial == self._latest:
+                self.details.setText(f"Could not read the LoRA folders: {error.message}")
+
+        self.bus.engine.run_io(_list_folders, on_done=done, on_error=failed)
+
+    def _fill(
+        self,
+        serial: int,
+        folders: list[str],
+        rows: list[tuple[str, Any, int]],
+        problem: str | None,
+    ) -> None:
+        current = self.selected_path()
+        self.folders = folders
+        self.folder_list.clear()
+        for folder in folders:
+            self.folder_list.addItem(folder)
+            if not Path(folder).is_dir():
+                item = self.folder_list.item(self.folder_list.count() - 1)
+                item.setText(f"{folder}  (missing)")
+                item.setForeground(QColor(WARN_COLOUR))
+        self.items = {item.path: (folder, item, size) for folder, item, size in rows}
+        self.infos = {k: v for k, v in self.infos.items() if k in self.items}
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(0)
+        for folder, item, size in rows:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            name = _Cell(item.label)
+            name.setData(PATH_ROLE, item.path)
+            name.setToolTip("\n".join(filter(None, (item.path, item.path_low))))
+            self.table.setItem(row, COL_NAME, name)
+            self.table.setItem(row, COL_EXPERTS, _Cell(experts_text(item.path_low, item.expert)))
+            self.table.setItem(row, COL_SIZE, _Cell(human_bytes(size), size))
+            folder_cell = _Cell(Path(folder).name or folder)
+            folder_cell.setToolTip(folder)
+            self.table.setItem(row, COL_FOLDER, folder_cell)
+            for col in (COL_FORMAT, COL_RANK, COL_DIM, COL_FITS, COL_LAYERS):
+                self.table.setItem(row, col, _Cell("…"))
+        self.table.setSortingEnabled(True)
+        self.empty_hint.setVisible(not rows)
+        if not folders:
+            self.empty_hint.setText(
+                "No LoRA folders yet. <b>Add folder…</b> picks a folder of LoRA .safetensors "
+                "files (HIGH/LOW pairs are shown as one item)."
+            )
+        elif not rows:
+            self.empty_hint.setText("No .safetensors files in these folders.")
+        self.details.setText(problem or "")
+        if current is not None:
+            self.select(current)
+        self._update_buttons()
+        self.reloaded.emit()
+        for _folder, item, _size in rows:
+            if item.path in self.infos:
+                self._show_info(item.path)
+            else:
+                self._inspect(serial, item.path, item.path_low)
+
+    def _inspect(self, serial: int, path: str, path_low: str | None) -> None:
+        def done(result: tuple[Any, Any]) -> None:
+            if alive(self) and serial == self._latest and path in self.items:
+                self.infos[path] = result
+                self._show_info(path)
+                self.inspected.emit(path)
+
+        def failed(error: Any) -> None:
+            done((error.message, None))
+
+        self.bus.engine.run_io(lambda: _inspect_item(path, path_low), on_done=done, on_error=failed)
+
+    def _row_of(self, path: str) -> int:
+        for row in range(self.table.rowCount()):
+            cell = self.table.item(row, COL_NAME)
+            if cell is not None and cell.data(PATH_ROLE) == path:
+                return row
+        return -1
+
+    def _show_info(self, path: str) -> None:
+        row = self._row_of(path)
+        if row < 0:
+            return
+        info, low = self.infos[path]
+        sorting = self.table.isSortingEnabled()
+        self.table.setSortingEnabled(False)  # a sort between cells would move the row
+        if isinstance(info, str):
+            cell = _Cell("unreadable")
+            cell.setForeground(QColor(WARN_COLOUR))
+            cell.setToolTip(info)
+            self.table.setItem(row, COL_FORMAT, cell)
+            for col in (COL_RANK, COL_DIM, COL_FITS, COL_LAYERS):
+                self.table.setItem(row, col, _Cell("-"))
+        else:
+            self.table.setItem(row, COL_FORMAT, _Cell(info.format_label))
+            self.table.setItem(row, COL_RANK, _Cell(rank_text(info.ranks), max(info.ranks or [0])))
+            dim = info.dim
+            self.table.setItem(row, COL_DIM, _Cell(str(dim) if dim else "?", dim or 0))
+            fits = _Cell(fits_text(info))
+            if not info.fitting_families:
+                fits.setForeground(QColor(WARN_COLOUR))
+            if isinstance(low, str):
+                fits.setText(f"{fits.text()} (LOW file unreadable)")
+                fits.setForeground(QColor(WARN_COLOUR))
+            self.table.setItem(row, COL_FITS, fits)
+            self.table.setItem(row, COL_LAYERS, _Cell(best_matched(info)))
+        self.table.setSortingEnabled(sorting)
+        if self.selected_path() == path:
+            self._selection_changed()
+
+    # ---- selection and actions ---------------------------------------------------------------
+    def selected_path(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        cell = self.table.item(rows[0].row(), COL_NAME)
+        return cell.data(PATH_ROLE) if cell is not None else None
+
+    def select(self, path: str) -> bool:
+        row = self._row_of(path)
+        if row >= 0:
+            self.table.selectRow(row)
+        return row >= 0
+
+    def row_texts(self) -> list[dict[str, str]]:
+        """Every row as column -> text (what the user reads; the tests check it)."""
+        out = []
+        for row in range(self.table.rowCount()):
+            out.append(
+                {
+                    name: (self.table.item(row, col).text() if self.table.item(row, col) else "")
+                    for col, name in enumerate(COLUMNS)
+                }
+            )
+        return out
+
+    def _selection_changed(self) -> None:
+        self._update_buttons()
+        path = self.selected_path()
+        if path is None:
+            return
+        _folder, item, _size = self.items[path]
+        info, _low = self.infos.get(path, (None, None))
+        files = " + ".join(Path(f).name for f in filter(None, (item.path, item.path_low)))
+        if info is None:
+            self.details.setText(f"{files}: reading the header…")
+        elif isinstance(info, str):
+            self.details.setText(f"{files}: {info}")
+        else:
+            from core.lora.info import describe_fit
+
+            extra = []
+            if info.distill:
+                steps = f"{info.distill_steps}-step " if info.distill_steps else ""
+                extra.append(f"{steps}step-distillation LoRA (selects the Lightning preset)")
+            if info.has_diff:
+                extra.append("with full-weight deltas")
+            extra.append(f"{info.layers} layers, {info.tensors} tensors, {info.dtype}")
+            self.details.setText(f"{files}: {describe_fit(info)}; " + "; ".join(extra))
+
+    def _update_buttons(self) -> None:
+        self.use_button.setEnabled(self.selected_path() is not None)
+        self.remove_button.setEnabled(self.folder_list.currentRow() >= 0)
+
+    def use_selected(self) -> None:
+        """Send the selected item to the Generate form (bus.use_lora)."""
+        path = self.selected_path()
+        if path is None:
+            return
+        _folder, item, _size = self.items[path]
+        self.bus.use_lora.emit({"path": item.path, "path_low": item.path_low})
+
+    def choose_folder(self) -> None:
+        from gui.app import settings
+
+        start = settings().value(LAST_DIR_KEY) or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Add a LoRA folder", str(start))
+        if folder:
+            settings().setValue(LAST_DIR_KEY, folder)
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str | Path) -> bool:
+        """Register a folder (a small JSON write), then list everything again."""
+        from core.lora.library import add_folder
+
+        try:
+            add_folder(folder)
+        except (LoraError, OSError) as exc:
+            QMessageBox.warning(self, "Not added", str(exc))
+            return False
+        self.bus.lora_folders_changed.emit()
+        self.bus.status.emit(f"Added LoRA folder {folder}")
+        self.reload()
+        return True
+
+    def remove_selected_folder(self) -> None:
+        from core.lora.library import remove_folder
+
+        row = self.folder_list.currentRow()
+        if not 0 <= row < len(self.folders):
+            return
+        folder = self.folders[row]
+        try:
+            remove_folder(folder)
+        except OSError as exc:
+            QMessageBox.warning(self, "Not removed", str(exc))
+            return
+        self.bus.lora_folders_changed.emit()
+        self.bus.status.emit(f"Removed LoRA folder {folder} (its files stay)")
+        self.reload()
+
+
+__all__ = ["LoraLibrary"]
