@@ -32,6 +32,7 @@ _OPTION_OF = {
     "guidance_low": "--guidance",
     "boundary": "--boundary",
     "shift": "--shift",
+    "solver": "--solver",
     "seed": "--seed",
     "image": "--image",
     "image_fit": "--image-fit",
@@ -80,6 +81,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--boundary", type=float, default=None, help="expert switch (0..1)")
     parser.add_argument("--shift", type=float, default=None, help="flow shift of the scheduler")
+    parser.add_argument(
+        "--solver",
+        choices=("default", "unipc", "euler"),
+        default=None,
+        help="sampler: the model folder's (default), unipc (official) or euler (Lightning)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed (-1 or unset: random)")
     parser.add_argument("--image", default=None, help="start image (I2V; optional for TI2V)")
     parser.add_argument(
@@ -187,8 +194,9 @@ def build_request(args: argparse.Namespace) -> Any:
             apply_preset(request, family.key, DISTILL_PRESET)
             print(
                 f"LoRA {distill} is a step-distillation LoRA: using the '{DISTILL_PRESET}' "
-                f"preset ({request.steps} steps, guidance {request.guidance_high:g}, shift "
-                f"{request.shift:g}); --preset or --steps/--guidance/--shift change it",
+                f"preset ({request.steps} {request.solver} steps, guidance "
+                f"{request.guidance_high:g}, shift {request.shift:g}); --preset or "
+                "--steps/--guidance/--shift/--solver change it",
                 file=sys.stderr,
             )
     request.prompt = args.prompt
@@ -196,7 +204,18 @@ def build_request(args: argparse.Namespace) -> Any:
         request.negative_prompt = args.negative_prompt
     if args.size:
         request.width, request.height = parse_size(args.size)
-    for name in ("frames", "fps", "steps", "boundary", "shift", "seed", "image", "quant", "device"):
+    for name in (
+        "frames",
+        "fps",
+        "steps",
+        "boundary",
+        "shift",
+        "seed",
+        "image",
+        "quant",
+        "device",
+        "solver",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(request, name, value)

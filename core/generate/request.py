@@ -44,6 +44,7 @@ REQUEST_KIND = "wan-studio.request"
 QUANT_MODES = ("auto", "none", "mxfp8-online", "mxfp8-offline")
 BACKENDS = ("auto", "reference", "npu")
 IMAGE_FITS = ("area", "crop")
+SOLVERS = ("default", "unipc", "euler")  # core.generate.schedulers (torch-free copy)
 DEMO_MODEL = "demo"
 MAX_SEED = 2**63 - 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|npu(:\d+)?|mps)$")
@@ -86,6 +87,7 @@ class GenerationRequest:
     guidance_low: float | None = 3.0
     boundary: float | None = 0.875
     shift: float = 12.0
+    solver: str = "default"  # "default" (the model folder's) | "unipc" (official) | "euler"
     seed: int | None = None
     image: str | None = None
     image_fit: str = "area"  # "area" (official: aspect follows the image) | "crop"
@@ -375,6 +377,14 @@ class GenerationRequest:
                     "auto",
                 )
             )
+        if self.solver not in SOLVERS:
+            out.append(
+                ValidationIssue(
+                    "solver",
+                    f"unknown solver {self.solver!r}: use one of {', '.join(SOLVERS)}",
+                    "default",
+                )
+            )
         if self.backend not in BACKENDS:
             out.append(
                 ValidationIssue(
@@ -569,7 +579,16 @@ def _finite(value: Any) -> bool:
 _INT_FIELDS = {"width", "height", "frames", "fps", "steps"}
 _FLOAT_FIELDS = {"guidance_high", "shift"}
 _OPT_FLOAT_FIELDS = {"guidance_low", "boundary"}
-_STR_FIELDS = {"model", "prompt", "negative_prompt", "image_fit", "quant", "device", "backend"}
+_STR_FIELDS = {
+    "model",
+    "prompt",
+    "negative_prompt",
+    "image_fit",
+    "quant",
+    "device",
+    "backend",
+    "solver",
+}
 _OPT_STR_FIELDS = {"image", "output", "preset"}
 
 

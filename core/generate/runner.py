@@ -472,14 +472,11 @@ class _Job:
         return warm.image_pipe
 
     def _configure(self, pipe: Any, warm: _Warm, family: Any) -> Any:
-        """Per-job scheduler (flow shift) and expert boundary on the warm pipeline."""
+        """Per-job scheduler (solver, flow shift) and expert boundary on the warm pipeline."""
+        from core.generate.schedulers import build_scheduler
+
         request = self.request
-        config = dict(warm.scheduler_config)
-        if "flow_shift" in config:
-            config["flow_shift"] = request.shift
-        elif "shift" in config:
-            config["shift"] = request.shift
-        scheduler = type(pipe.scheduler).from_config(config)
+        scheduler = build_scheduler(warm.scheduler_config, request.solver, request.shift)
         pipe.scheduler = scheduler
         if family.experts == 2:
             pipe.register_to_config(boundary_ratio=request.boundary)

@@ -43,20 +43,29 @@ class LowRankBranch:
         self.handle: Any = None
 
     def __call__(self, module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> Any:
+        # In place on the base output (a fresh tensor in inference): the same two roundings as
+        # peft's ``result + delta * scaling``, without two more [M, N] allocations per term.
         x = inputs[0]
         result = output
-        result_dtype = result.dtype
         for term in self.terms:
             if term.down is not None:
                 h = x.to(term.down.dtype)
-                result = (
-                    result + F.linear(F.linear(h, term.down), term.up, term.bias) * term.scaling
-                )
+                delta = F.linear(F.linear(h, term.down), term.up, term.bias)
+                _add_scaled(result, delta, term.scaling)
             elif term.bias is not None:
-                result = result + term.bias * term.scaling
+                _add_scaled(result, term.bias.clone(), term.scaling)
             if term.diff is not None:
-                result = result + F.linear(x.to(term.diff.dtype), term.diff) * term.scaling
-        return result.to(result_dtype)
+                _add_scaled(result, F.linear(x.to(term.diff.dtype), term.diff), term.scaling)
+        return result
+
+
+def _add_scaled(result: torch.Tensor, delta: torch.Tensor, scaling: float) -> None:
+    """``result += delta * scaling`` with peft's roundings (scale in delta's dtype, then add)."""
+    if scaling != 1.0:
+        delta.mul_(scaling)
+    if delta.dtype != result.dtype:
+        delta = delta.to(result.dtype)
+    result.add_(delta)
 
 
 def attach(module: nn.Module, terms: list[BranchTerm]) -> LowRankBranch:

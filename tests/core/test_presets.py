@@ -161,12 +161,12 @@ def test_list_puts_builtins_first_then_user_presets_by_name() -> None:
     store.save(user_preset("Alpha"))
     store.save(user_preset("other family", family="ti2v-5b", width=640, height=352))
     names = [p.name for p in store.list("t2v-a14b")]
-    assert names == ["Official", "Fast preview", "Demo", "Alpha", "zeta"]
+    assert names == ["Official", "Fast preview", "Lightning 4-step", "Demo", "Alpha", "zeta"]
     everything = store.list()
     assert [p.family for p in everything] == sorted(
         (p.family for p in everything), key=FAMILY_KEYS.index
     )
-    assert len(everything) == 3 * 3 + 3
+    assert len(everything) == 3 * 4 + 3
 
 
 def test_find_is_case_insensitive_and_lists_names_when_missing() -> None:
@@ -526,7 +526,7 @@ def test_cli_list_show_export_import_delete(
     assert "imported ti2v-5b preset 'Mine'" in capsys.readouterr().out
     assert main(["presets", "--json", "list", "--family", "ti2v-5b"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [p["name"] for p in listed] == ["Official", "Fast preview", "Demo", "Mine"]
+    assert [p["name"] for p in listed] == ["Official", "Fast preview", "Lightning 4-step", "Demo", "Mine"]
     assert main(["presets", "delete", "mine", "--family", "ti2v-5b"]) == 0
     capsys.readouterr()
     with pytest.raises(KeyError):

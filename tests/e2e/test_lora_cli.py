@@ -41,7 +41,7 @@ def test_lightning_pair_from_one_file(env: dict[str, str], tmp_path: Path) -> No
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "using the 'Lightning 4-step' preset (4 steps, guidance 1, shift 5)" in result.stderr
+    assert "using the 'Lightning 4-step' preset (4 euler steps, guidance 1, shift 5)" in result.stderr
     assert (
         "LoRA Wan22_T2V_HIGH+LOW_lightx2v_4step: high 1 (20/20 layers), low 0.75 (20/20 layers)"
         in result.stderr
