@@ -52,14 +52,14 @@ def fit_for(info: Any, target: str) -> Any:
 def fit_note(info: Any, family: str, demo: bool) -> tuple[str, bool]:
     """(one line for a LoRA row, True when it fits the selected model).
 
-    'Wan/ComfyUI · rank 64 · fits Wan2.2-T2V-A14B (400/400 layers)', or, when it does not fit:
+    'original Wan / ComfyUI · rank 64 · fits Wan2.2-T2V-A14B (400/400)', or when it does not:
     'diffusers · rank 4 · does not fit the demo model (0/20 layers); fits T2V-A14B'.
     """
     head = f"{info.format_label} · rank {rank_text(info.ranks)}"
     fit = fit_for(info, fit_target(family, demo))
     name = target_name(family, demo)
     if fit is not None and fit.fits:
-        return f"{head} · fits {name} ({fit.matched}/{fit.total} layers)", True
+        return f"{head} · fits {name} ({fit.matched}/{fit.total})", True
     matched = f"{fit.matched}/{fit.total}" if fit is not None else f"0/{info.layers}"
     others = [short_family(f.family) for f in info.fits if f.fits]
     where = (
@@ -99,6 +99,15 @@ def best_matched(info: Any) -> str:
     if best is None:
         return f"0/{info.layers}"
     return f"{best.matched}/{best.total}"
+
+
+def choices_text(choices: list[Any]) -> str:
+    """A request's LoRAs in one line (History): 'style 0.8/0.5, Lightning HIGH+LOW 1/1 (off)'."""
+    parts = []
+    for choice in choices:
+        strengths = f"{choice.strength_high:g}/{choice.strength_low:g}"
+        parts.append(f"{choice.label} {strengths}" + ("" if choice.enabled else " (off)"))
+    return ", ".join(parts)
 
 
 def plan_lines(applied: list[dict[str, Any]]) -> list[tuple[str, bool]]:

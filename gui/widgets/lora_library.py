@@ -1,6 +1,6 @@
 """The Models workspace's LoRA tab: the user's LoRA folders and what each LoRA fits.
 
-Left, the folders (core.lora.library: add, remove); right, one row per item of every folder (a
+Above, the folders (core.lora.library: add, remove); below, one row per item of every folder (a
 HIGH/LOW pair is one row): name, format, rank, width (dim), experts, the families it fits, layers
 matched, size, folder. "Use in Generate" (or a double click) adds the item to the Generate form
 through ``bus.use_lora``.
@@ -142,6 +142,7 @@ class LoraLibrary(QWidget):
 
         self.folder_list = QListWidget()
         self.folder_list.setToolTip("Your LoRA folders")
+        self.folder_list.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 12)
         self.folder_list.currentRowChanged.connect(lambda _r: self._update_buttons())
         folders_box = QWidget()
         folders_layout = QVBoxLayout(folders_box)
@@ -185,12 +186,14 @@ class LoraLibrary(QWidget):
         table_layout.addWidget(self.empty_hint)
         table_layout.addWidget(self.details)
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        # Folders above the table: a user has a few folders and many files, and the table
+        # needs the width (file names are long).
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(folders_box)
         self.splitter.addWidget(table_box)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 4)
-        self.splitter.setSizes([260, 1000])
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([80, 600])
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)

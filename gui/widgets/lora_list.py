@@ -226,21 +226,23 @@ class LoraList(QGroupBox):
         self._library: dict[str, list[Any]] | None = None
         self._library_reading = False
         self.restoring = False
+        self._sticky_note = False
 
         self.add_file_button = QPushButton("Add file…")
         self.add_file_button.setToolTip("Pick a LoRA .safetensors file (a HIGH file finds its LOW)")
         self.add_file_button.clicked.connect(self.choose_file)
-        self.library_button = QToolButton()
-        self.library_button.setText("Add from library")
+        self.library_button = QPushButton("Add from library")
         self.library_button.setToolTip("A LoRA from your LoRA folders (Models → LoRAs)")
-        self.library_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.library_menu = QMenu(self.library_button)
         self.library_menu.aboutToShow.connect(self._fill_library_menu)
         self.library_button.setMenu(self.library_menu)
         self.empty_hint = QLabel("No LoRA: the model runs as it is.")
         self.empty_hint.setObjectName("hint")
-        self.note = ElidedLabel()
+        self.note = QLabel()  # wraps like the form's field messages: a note must be read whole
         self.note.setObjectName("fieldNote")
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.hide()
         self.message = FieldMessage()  # validation issues of the request's "loras" field
 
         buttons = QHBoxLayout()
@@ -331,7 +333,7 @@ class LoraList(QGroupBox):
         self._rows_layout.addWidget(row)
         self._update_buttons()
         self._read_headers(row)
-        if picked:
+        if picked and not self._sticky_note:
             self.show_note("")
             if choice.enabled and any(is_step_distill(f) for f in choice.files()):
                 self.distill_picked.emit(row.label.full_text())
@@ -375,6 +377,8 @@ class LoraList(QGroupBox):
         self.rows.remove(row)
         self._rows_layout.removeWidget(row)
         row.deleteLater()
+        if not self.rows:
+            self.show_note("")
         self._update_buttons()
         self._emit_changed()
 
@@ -518,12 +522,18 @@ class LoraList(QGroupBox):
                 action.triggered.connect(lambda _=False, i=item: self.add_item(i.path, i.path_low))
 
     # ---- notes -------------------------------------------------------------------------------
-    def show_note(self, text: str, error: bool = False, tooltip: str | None = None) -> None:
-        """A line under the rows (the distill preset was chosen, LoRAs are missing…)."""
+    def show_note(
+        self, text: str, error: bool = False, tooltip: str | None = None, sticky: bool = False
+    ) -> None:
+        """A line under the rows (the distill preset was chosen, LoRAs are missing…); a
+        ``sticky`` one stays when more LoRAs are picked, until the list is emptied or restored."""
+        self._sticky_note = sticky and bool(text)
         self.note.setObjectName("fieldWarning" if error else "fieldNote")
         self.note.style().unpolish(self.note)
         self.note.style().polish(self.note)
-        self.note.set_full_text(text, tooltip=tooltip)
+        self.note.setText(text)
+        self.note.setToolTip(tooltip or "")
+        self.note.setVisible(bool(text))
 
     def _emit_changed(self) -> None:
         self.changed.emit()

@@ -22,6 +22,7 @@ class LoraPlanLabel(QLabel):
         super().__init__(parent)
         self.setObjectName("loraPlan")
         self.setTextFormat(Qt.TextFormat.RichText)
+        self.setWordWrap(True)  # not in a scroll area: a long file name wraps, never cut
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.lines: list[str] = []
         self.hide()

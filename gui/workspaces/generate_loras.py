@@ -33,19 +33,20 @@ def select_distill_preset(ws: GenerateWorkspace, label: str) -> str:
     from core.presets import DISTILL_PRESET
 
     if ws.preset_combo.findData(DISTILL_PRESET) < 0:
-        text = (
-            f"{label} is a step-distillation LoRA, but this model has no "
-            f"'{DISTILL_PRESET}' preset: set steps and guidance by hand"
+        note = (
+            f"A step-distillation LoRA, but this model has no '{DISTILL_PRESET}' preset: set "
+            "steps and guidance by hand"
         )
     else:
         ws.apply_preset(DISTILL_PRESET)
         form = ws.form
-        text = (
-            f"{label} is a step-distillation LoRA: selected the '{DISTILL_PRESET}' preset "
+        note = (
+            f"A step-distillation LoRA: selected the '{DISTILL_PRESET}' preset "
             f"({form.steps.value()} steps, guidance {form.guidance_high.value():g}, shift "
             f"{form.shift.value():g})"
         )
-    ws.form.loras.show_note(text)
+    text = f"{label}: {note[0].lower()}{note[1:]}"
+    ws.form.loras.show_note(note, sticky=True)
     ws.bus.status.emit(text)
     return text
 

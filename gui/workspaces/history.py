@@ -91,6 +91,10 @@ def describe(entry: Any) -> str:
         rows.insert(1, ("Image", escape(Path(r.image).name)))
     if r.preset:
         rows.append(("Preset", escape(r.preset)))
+    if r.loras:
+        from gui.widgets.lora_format import choices_text
+
+        rows.append(("LoRAs", escape(choices_text(r.loras))))
     html = (
         "<table cellspacing='3'>"
         + "".join(

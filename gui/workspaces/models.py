@@ -247,7 +247,7 @@ class ModelsWorkspace(QWidget):
         layout.addWidget(self.splitter, 1)
         self.loras = LoraLibrary(self.bus)  # gui/widgets/lora_library.py
         self.sections = QTabWidget()
-        self.sections.addTab(page, "Models")
+        self.sections.addTab(page, "Model library")
         self.sections.addTab(self.loras, "LoRAs")
         self.loras.wanted.connect(lambda: self.sections.setCurrentWidget(self.loras))
         QVBoxLayout(self).addWidget(self.sections)

@@ -65,7 +65,7 @@ def test_a_high_file_with_its_low_partner_is_one_pair_with_a_strength_per_expert
     assert choice.path == str(loras["high"]) and choice.path_low == str(loras["low"])
     assert (choice.strength_high, choice.strength_low) == (1.0, 0.5)
     _wait_read(qtbot, row)
-    assert "fits the demo model (20/20 layers)" in row.note.full_text()
+    assert row.note.full_text() == "original Wan / ComfyUI · rank 4 · fits the demo model (20/20)"
     assert row.note.objectName() == "hint"
 
 
@@ -83,7 +83,7 @@ def test_a_style_lora_adds_to_both_experts_and_a_wrong_width_is_flagged(qtbot, w
     assert wide.note.objectName() == "fieldWarning" and not wide.fits
     # adding the same file twice is refused (the engine would refuse it too)
     assert ws.form.loras.add_file(loras["style"]) is None
-    assert "already in the list" in ws.form.loras.note.full_text()
+    assert "already in the list" in ws.form.loras.note.text()
     assert len(ws.build_request().loras) == 2
 
 
@@ -121,16 +121,19 @@ def test_picking_a_lightning_pair_selects_the_lightning_preset_and_says_so(
 ) -> None:
     ws.form.steps.setValue(30)
     assert ws.preset_combo.currentData() != DISTILL_PRESET
-    with qtbot.waitSignal(ws.bus.status) as status:
-        ws.form.loras.add_file(loras["low"])  # the LOW file of a pair finds its HIGH too
+    messages: list[str] = []
+    ws.bus.status.connect(messages.append)
+    ws.form.loras.add_file(loras["low"])  # the LOW file of a pair finds its HIGH too
     assert ws.preset_combo.currentData() == DISTILL_PRESET
     assert ws.form.steps.value() == 4 and ws.form.guidance_high.value() == 1.0
     assert ws.form.guidance_low.value() == 1.0
-    assert DISTILL_PRESET in ws.form.loras.note.full_text()
-    assert "step-distillation" in ws.form.loras.note.full_text()
-    assert status.args[0]  # the status bar got a message
+    assert DISTILL_PRESET in ws.form.loras.note.text()
+    assert "step-distillation" in ws.form.loras.note.text()
+    assert messages[-1].startswith("Wan22_T2V_HIGH+LOW_lightx2v_4step_rank4: a step-distillation")
     (choice,) = ws.build_request().loras
     assert choice.path == str(loras["high"]) and choice.path_low == str(loras["low"])
+    ws.form.loras.add_file(loras["style"])  # the note stays while more LoRAs are picked
+    assert DISTILL_PRESET in ws.form.loras.note.text()
 
 
 def test_a_style_lora_leaves_the_preset_alone(qtbot, ws, loras) -> None:
@@ -163,7 +166,7 @@ def test_restoring_settings_reselects_present_loras_and_names_the_missing_one(
     assert (row.high.value(), row.low.value()) == (0.8, 0.6)
     (choice,) = ws.build_request().loras
     assert choice.path_low == str(loras["low"])
-    note = ws.form.loras.note.full_text()
+    note = ws.form.loras.note.text()
     assert "vanished_style.safetensors" in note and ws.form.loras.note.objectName() == (
         "fieldWarning"
     )

@@ -164,6 +164,17 @@ def test_plan_label_shows_one_line_per_lora_and_flags_unmatched_layers(qtbot) ->
     assert label.isHidden()
 
 
+def test_history_lists_a_runs_loras_with_their_strengths(tmp_path) -> None:
+    from core.lora.choice import LoraChoice
+    from gui.widgets.lora_format import choices_text
+
+    pair = LoraChoice(path=str(tmp_path / HIGH), path_low=str(tmp_path / LOW), strength_low=0.5)
+    off = LoraChoice(path=str(tmp_path / "ink.safetensors"), enabled=False)
+    assert choices_text([pair, off]) == (
+        "Wan22_T2V_HIGH+LOW_lightx2v_4step_rank4 1/0.5, ink 1/1 (off)"
+    )
+
+
 def test_a_demo_run_with_a_lora_shows_it_in_the_progress_panel(
     qtbot, installed_demo, tmp_path
 ) -> None:
