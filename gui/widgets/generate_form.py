@@ -36,6 +36,7 @@ from core.models.catalog import Family, get_family
 from gui.widgets.fields import FieldMessage, SizePicker
 from gui.widgets.image_input import ImageInput
 from gui.widgets.lora_list import LoraList
+from gui.widgets.solver_picker import SolverPicker
 
 QUANT_CHOICES = (
     ("auto", "Auto (offline MXFP8 when the folder has it)"),
@@ -167,6 +168,7 @@ class GenerateForm(QWidget):
         self.device.addItem("Auto (NPU, then CUDA, then CPU)", "auto")
         self.device.setToolTip("Detecting devices…")
         self._pending_device = "auto"
+        self.solver = SolverPicker()
         self.loras = LoraList()  # the LoRA section (gui/widgets/lora_list.py)
         self.messages["loras"] = self.loras.message
 
@@ -188,6 +190,7 @@ class GenerateForm(QWidget):
             self.quant.currentIndexChanged,
             self.device.currentIndexChanged,
             self.loras.changed,
+            self.solver.currentIndexChanged,
         ):
             signal.connect(self._emit_changed)
         self.seed_random.toggled.connect(self._seed_mode_changed)
@@ -286,6 +289,7 @@ class GenerateForm(QWidget):
             form, "Expert switch", self._row(self.boundary), "boundary"
         )
         self._advanced_form = form
+        self._field(form, "Solver", self.solver, "solver")
         self._field(form, "Quantization", self.quant, "quant", "backend")
         self._field(form, "Device", self.device, "device")
         self.advanced_form = form  # the workspace adds its output-folder row here
@@ -372,6 +376,7 @@ class GenerateForm(QWidget):
             "quant": self.quant.currentData(),
             "device": self.device_value(),
             "loras": self.loras.values(),
+            "solver": self.solver.value(),
         }
 
     def seed_value(self) -> int | None:
@@ -428,6 +433,8 @@ class GenerateForm(QWidget):
                 self.quant.setCurrentIndex(index)
         if isinstance(v.get("device"), str):
             self.set_device(v["device"])
+        if isinstance(v.get("solver"), str):
+            self.solver.set_value(v["solver"])
         if isinstance(v.get("loras"), list):
             self.loras.restore(v["loras"])
 

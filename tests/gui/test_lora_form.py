@@ -127,6 +127,7 @@ def test_picking_a_lightning_pair_selects_the_lightning_preset_and_says_so(
     assert ws.preset_combo.currentData() == DISTILL_PRESET
     assert ws.form.steps.value() == 4 and ws.form.guidance_high.value() == 1.0
     assert ws.form.guidance_low.value() == 1.0
+    assert ws.build_request().solver == "euler"  # the sampler the distills are made for
     assert DISTILL_PRESET in ws.form.loras.note.text()
     assert "step-distillation" in ws.form.loras.note.text()
     assert messages[-1].startswith("Wan22_T2V_HIGH+LOW_lightx2v_4step_rank4: a step-distillation")
