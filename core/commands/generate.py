@@ -134,6 +134,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {_OPTION_OF.get(issue.field, issue.field)}: {issue.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    if request.loras:  # header-only fit check: a misfit LoRA is bad input, found before loading
+        from core.generate.loras import preflight
+        from core.generate.request import model_family, resolve_model_path
+        from core.lora import LoraError
+
+        try:
+            preflight(
+                resolve_model_path(request.model),
+                request.loras,
+                model_family(request.model).experts,
+            )
+        except LoraError as exc:
+            print(f"wan-studio generate: error: --lora: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
     from core.generate.events import Cancelled, Done, Failed
     from core.generate.runner import Runner
     from core.progress import CancelToken

@@ -33,6 +33,52 @@ def merge_signature(request: Any) -> tuple:
     )
 
 
+def preflight(folder: Any, choices: list[Any], experts: int) -> None:
+    """Before a model loads: every enabled LoRA must fit the folder's transformers, checked
+    from the LoRA headers and ``config.json`` alone, so a misfit fails in milliseconds instead
+    of after a long load. Raises LoraError (the same words as applying would)."""
+    from pathlib import Path
+
+    from core.lora.apply import EXPERT_OF_COMPONENT, width_label
+    from core.lora.errors import LoraError
+    from core.lora.info import config_shapes, count_fit, header_weights
+    from core.quant.component import ComponentError, read_config
+
+    components = ["transformer", "transformer_2"][:experts]
+    for component in components:
+        try:
+            config = read_config(Path(folder) / component)
+            shapes = config_shapes(config)
+        except (ComponentError, KeyError, TypeError, ValueError):
+            return  # the loader reports a broken config with its own message
+        width = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+        for choice in choices:
+            if not choice.enabled:
+                continue
+            expert = EXPERT_OF_COMPONENT[component]
+            if experts == 2 and choice.strength_for(expert) == 0:
+                continue
+            file = choice.file_for(expert)
+            weights = header_weights(file)
+            matched, wrong = count_fit(weights, shapes)
+            name = Path(file).name
+            if wrong:
+                target = weights.targets[wrong[0]]
+                want = shapes[wrong[0]]
+                raise LoraError(
+                    f"LoRA {name} does not fit {component}: {wrong[0]} takes {want[1]} inputs "
+                    f"and gives {want[0]} outputs, the LoRA's matrices are for "
+                    f"{target.in_features} -> {target.out_features}. It was made for a model of "
+                    f"{width_label(weights.dim)}; this model has {width_label(width)}"
+                )
+            if not matched:
+                raise LoraError(
+                    f"LoRA {name} matches none of the layers of {component}: 0 of "
+                    f"{len(weights.targets)} LoRA layers exist in this model. It is not a LoRA "
+                    "for a Wan2.2 transformer"
+                )
+
+
 def experts_of(pipe: Any) -> dict[str, Any]:
     """Component name -> transformer of a loaded Wan pipeline (one or two experts)."""
     out = {"transformer": pipe.transformer}

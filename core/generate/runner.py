@@ -222,6 +222,10 @@ class _Job:
         )
         for issue in problems:
             self.emit(ev.Warning(message=str(issue)))
+        if request.loras:
+            from core.generate.loras import preflight
+
+            preflight(folder, request.loras, family.experts)
 
         warm, loading = self._load(folder, family)
         pipe = warm.loaded.pipe

@@ -81,34 +81,80 @@ def _meta_tensors(header: Any) -> dict[str, Any]:
     return out
 
 
+def layer_shapes(
+    dim: int, ffn: int, blocks: int, text_dim: int, freq: int, proj_out: int
+) -> dict[str, tuple[int, int]]:
+    """Layer name -> (out, in) of every linear a Wan transformer of these sizes has."""
+    from core.lora.fixtures import block_shapes
+
+    shapes = {}
+    for b in range(blocks):
+        for name, shape in block_shapes(dim, ffn).items():
+            shapes[f"blocks.{b}.{name}"] = shape
+    shapes["condition_embedder.time_proj"] = (6 * dim, dim)
+    shapes["condition_embedder.time_embedder.linear_1"] = (dim, freq)
+    shapes["condition_embedder.time_embedder.linear_2"] = (dim, dim)
+    shapes["condition_embedder.text_embedder.linear_1"] = (dim, text_dim)
+    shapes["condition_embedder.text_embedder.linear_2"] = (dim, dim)
+    shapes["proj_out"] = (proj_out, dim)
+    return shapes
+
+
+def config_shapes(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """The linears of the transformer a Diffusers ``config.json`` describes."""
+    patch = config.get("patch_size") or (1, 2, 2)
+    cells = 1
+    for p in patch:
+        cells *= int(p)
+    dim = int(config["num_attention_heads"]) * int(config["attention_head_dim"])
+    return layer_shapes(
+        dim,
+        int(config["ffn_dim"]),
+        int(config["num_layers"]),
+        int(config.get("text_dim", 4096)),
+        int(config.get("freq_dim", 256)),
+        int(config.get("out_channels", 16)) * cells,
+    )
+
+
 def family_shapes() -> dict[str, dict[str, tuple[int, int]]]:
     """Layer name -> (out, in) of every linear LoRAs target, per family (real sizes) and for
     the demo models (their tiny configs)."""
-    from core.lora.fixtures import block_shapes
     from core.models.catalog import FAMILIES
     from core.models.demo import demo_configs
 
-    def layers(dim: int, ffn: int, blocks: int, text_dim: int, freq: int, out_ch: int):
-        shapes = {}
-        for b in range(blocks):
-            for name, shape in block_shapes(dim, ffn).items():
-                shapes[f"blocks.{b}.{name}"] = shape
-        shapes["condition_embedder.time_proj"] = (6 * dim, dim)
-        shapes["condition_embedder.time_embedder.linear_1"] = (dim, freq)
-        shapes["condition_embedder.time_embedder.linear_2"] = (dim, dim)
-        shapes["condition_embedder.text_embedder.linear_1"] = (dim, text_dim)
-        shapes["condition_embedder.text_embedder.linear_2"] = (dim, dim)
-        shapes["proj_out"] = (out_ch * 4, dim)
-        return shapes
-
     out = {
-        key: layers(f.dim, f.ffn_dim, f.num_layers, 4096, 256, f.out_channels)
+        key: layer_shapes(f.dim, f.ffn_dim, f.num_layers, 4096, 256, f.out_channels * 4)
         for key, f in FAMILIES.items()
     }
     t = demo_configs()["transformer"]
     dim = t["num_attention_heads"] * t["attention_head_dim"]
-    out["demo"] = layers(dim, t["ffn_dim"], t["num_layers"], t["text_dim"], t["freq_dim"], 4)
+    out["demo"] = layer_shapes(dim, t["ffn_dim"], t["num_layers"], t["text_dim"], t["freq_dim"], 16)
     return out
+
+
+def count_fit(weights: Any, shapes: dict[str, tuple[int, int]]) -> tuple[int, list[str]]:
+    """(layers of ``weights`` that ``shapes`` has with the same shape, names with another shape)."""
+    matched, wrong = 0, []
+    for name, target in weights.targets.items():
+        shape = shapes.get(name)
+        if shape is None:
+            continue
+        got = (target.out_features, target.in_features)
+        if all(g is None or g == w for g, w in zip(got, shape, strict=True)):
+            matched += 1
+        else:
+            wrong.append(name)
+    return matched, wrong
+
+
+def header_weights(path: str | Path) -> Any:
+    """The converted LoRA with meta tensors (no data read): names, ranks and shapes."""
+    from core.lora.convert import convert
+    from core.lora.reader import read_lora_header
+
+    header = read_lora_header(path)
+    return convert(_meta_tensors(header), header.path, header.metadata)
 
 
 def inspect_lora(path: str | Path) -> LoraInfo:
@@ -120,14 +166,7 @@ def inspect_lora(path: str | Path) -> LoraInfo:
     weights = convert(_meta_tensors(header), header.path, header.metadata)
     fits = []
     for family, shapes in family_shapes().items():
-        matched = 0
-        for name, target in weights.targets.items():
-            shape = shapes.get(name)
-            if shape is None:
-                continue
-            got = (target.out_features, target.in_features)
-            if all(g is None or g == w for g, w in zip(got, shape, strict=True)):
-                matched += 1
+        matched, _wrong = count_fit(weights, shapes)
         fits.append(FamilyFit(family=family, matched=matched, total=len(weights.targets)))
     partner = find_partner(header.path)
     targets = weights.targets.values()
