@@ -110,3 +110,30 @@ def test_lora_folder_library_groups_pairs(tmp_path: Path) -> None:
     library.library_file().write_text("{broken")
     assert library.load_folders()[0] == []  # set aside, starts empty
     assert library.library_file().with_name("loras.json.corrupt").exists()
+
+
+def test_concurrent_folder_adds_lose_nothing(tmp_path: Path, app_home: Path) -> None:
+    """Six processes adding a folder each at the same moment: all six are kept (the library's
+    read-modify-write runs under a file lock)."""
+    import os
+    import subprocess
+    import sys
+
+    folders = [tmp_path / f"loras-{i}" for i in range(6)]
+    for folder in folders:
+        folder.mkdir()
+    code = (
+        "import sys, time; from core.lora import library\n"
+        "t = float(sys.argv[2])\n"
+        "while time.time() < t: pass\n"
+        "library.add_folder(sys.argv[1])\n"
+    )
+    import time
+
+    start = str(time.time() + 1.5)
+    env = {**os.environ, "WAN_STUDIO_HOME": str(app_home)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(f), start], env=env) for f in folders
+    ]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    assert sorted(library.load_folders()[0]) == sorted(str(f.resolve()) for f in folders)
