@@ -103,6 +103,57 @@ def _inspect_item(path: str, path_low: str | None) -> tuple[Any, Any]:
     return read_header(path), read_header(path_low) if path_low else None
 
 
+def details_html(folder: str, item: Any, size: int, infos: tuple[Any, Any]) -> str:
+    """The details pane of one item: files, header facts, fit per family, distill note."""
+    from html import escape
+
+    from core.lora.info import describe_fit
+    from gui.widgets.lora_format import short_family
+
+    info, low = infos
+    files = [Path(f).name for f in filter(None, (item.path, item.path_low))]
+    parts = [f"<b>{escape(item.label)}</b>"]
+    rows = [("Files", "<br>".join(escape(f) for f in files)), ("Folder", escape(folder))]
+    if info is None:
+        parts.append("Reading the header…")
+    elif isinstance(info, str):
+        parts.append(f"<span style='color:{WARN_COLOUR}'>{escape(info)}</span>")
+    else:
+        rows += [
+            ("Format", escape(info.format_label)),
+            ("Rank", rank_text(info.ranks)),
+            ("Width", f"{info.dim} (FFN {info.ffn_dim}), {info.blocks} blocks"),
+            ("Weights", f"{info.layers} layers, {info.tensors} tensors, {escape(info.dtype)}"),
+            ("Size", human_bytes(size)),
+            ("Experts", experts_text(item.path_low, item.expert)),
+        ]
+        for fit in info.fits:
+            mark = "✓" if fit.fits else ""
+            rows.append((f"{short_family(fit.family)}", f"{fit.matched}/{fit.total} layers {mark}"))
+        parts.append(escape(describe_fit(info)))
+        if info.distill:
+            steps = f"{info.distill_steps}-step " if info.distill_steps else ""
+            parts.append(
+                f"A {steps}step-distillation LoRA: picking it in Generate selects the Lightning "
+                "preset (few steps, no CFG)."
+            )
+        if info.has_diff:
+            parts.append("Holds full-weight deltas (diff) as well as low-rank pairs.")
+        if info.dropped:
+            parts.append(f"{info.dropped} key(s) are not applied (norm or modulation deltas).")
+        if isinstance(low, str):
+            parts.append(f"<span style='color:{WARN_COLOUR}'>LOW file: {escape(low)}</span>")
+    table = "".join(
+        f"<tr><td style='color:#6b7280; padding-right:8px'>{k}</td><td>{v}</td></tr>"
+        for k, v in rows
+    )
+    return (
+        parts[0]
+        + f"<table cellspacing='2'>{table}</table>"
+        + "".join(f"<p>{p}</p>" for p in parts[1:])
+    )
+
+
 class LoraLibrary(QWidget):
     """The LoRA tab of the Models workspace (see the module docstring)."""
 
@@ -166,13 +217,21 @@ class LoraLibrary(QWidget):
         for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setMinimumSectionSize(44)
+        header.setSortIndicator(COL_NAME, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.cellDoubleClicked.connect(lambda _r, _c: self.use_selected())
-        self.details = QLabel()
-        self.details.setObjectName("hint")
+        self.note = QLabel()  # reading / the folder file was unreadable
+        self.note.setObjectName("hint")
+        self.note.setWordWrap(True)
+        self.details = QLabel("Select a LoRA to see what it is and what it fits.")
+        self.details.setObjectName("loraDetails")
         self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setMinimumWidth(260)
+        self.details.setContentsMargins(8, 4, 4, 4)
         self.empty_hint = QLabel(
             "No LoRA folders yet. <b>Add folder…</b> picks a folder of LoRA .safetensors files "
             "(HIGH/LOW pairs are shown as one item)."
@@ -184,13 +243,20 @@ class LoraLibrary(QWidget):
         table_layout.setContentsMargins(0, 0, 0, 0)
         table_layout.addWidget(self.table, 1)
         table_layout.addWidget(self.empty_hint)
-        table_layout.addWidget(self.details)
+        table_layout.addWidget(self.note)
+        self.lower = QSplitter(Qt.Orientation.Horizontal)  # table | details of the selection
+        self.lower.addWidget(table_box)
+        self.lower.addWidget(self.details)
+        self.lower.setStretchFactor(0, 3)
+        self.lower.setStretchFactor(1, 1)
+        self.lower.setSizes([960, 300])
+        self.lower.setChildrenCollapsible(False)
 
         # Folders above the table: a user has a few folders and many files, and the table
         # needs the width (file names are long).
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(folders_box)
-        self.splitter.addWidget(table_box)
+        self.splitter.addWidget(self.lower)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([80, 600])
@@ -216,7 +282,8 @@ class LoraLibrary(QWidget):
         """List the folders again (off the GUI thread); headers are read row by row after."""
         self._loaded = True
         serial = self._latest = next(self._serial)
-        self.details.setText("Reading your LoRA folders…")
+        self.note.setText("Reading your LoRA folders…")
+        self.note.show()
 
         def done(result: tuple[list[str], list[tuple[str, Any, int]], str | None]) -> None:
             if alive(self) and serial == self._latest:
@@ -224,7 +291,7 @@ class LoraLibrary(QWidget):
 
         def failed(error: Any) -> None:
             if alive(self) and serial == self._latest:
-                self.details.setText(f"Could not read the LoRA folders: {error.message}")
+                self.note.setText(f"Could not read the LoRA folders: {error.message}")
 
         self.bus.engine.run_io(_list_folders, on_done=done, on_error=failed)
 
@@ -271,7 +338,8 @@ class LoraLibrary(QWidget):
             )
         elif not rows:
             self.empty_hint.setText("No .safetensors files in these folders.")
-        self.details.setText(problem or "")
+        self.note.setText(problem or "")
+        self.note.setVisible(bool(problem))
         if current is not None:
             self.select(current)
         self._update_buttons()
@@ -321,13 +389,15 @@ class LoraLibrary(QWidget):
             dim = info.dim
             self.table.setItem(row, COL_DIM, _Cell(str(dim) if dim else "?", dim or 0))
             fits = _Cell(fits_text(info))
+            layers = _Cell(best_matched(info))
             if not info.fitting_families:
                 fits.setForeground(QColor(WARN_COLOUR))
+                layers.setForeground(QColor(WARN_COLOUR))
             if isinstance(low, str):
                 fits.setText(f"{fits.text()} (LOW file unreadable)")
                 fits.setForeground(QColor(WARN_COLOUR))
             self.table.setItem(row, COL_FITS, fits)
-            self.table.setItem(row, COL_LAYERS, _Cell(best_matched(info)))
+            self.table.setItem(row, COL_LAYERS, layers)
         self.table.setSortingEnabled(sorting)
         if self.selected_path() == path:
             self._selection_changed()
@@ -363,24 +433,7 @@ class LoraLibrary(QWidget):
         path = self.selected_path()
         if path is None:
             return
-        _folder, item, _size = self.items[path]
-        info, _low = self.infos.get(path, (None, None))
-        files = " + ".join(Path(f).name for f in filter(None, (item.path, item.path_low)))
-        if info is None:
-            self.details.setText(f"{files}: reading the header…")
-        elif isinstance(info, str):
-            self.details.setText(f"{files}: {info}")
-        else:
-            from core.lora.info import describe_fit
-
-            extra = []
-            if info.distill:
-                steps = f"{info.distill_steps}-step " if info.distill_steps else ""
-                extra.append(f"{steps}step-distillation LoRA (selects the Lightning preset)")
-            if info.has_diff:
-                extra.append("with full-weight deltas")
-            extra.append(f"{info.layers} layers, {info.tensors} tensors, {info.dtype}")
-            self.details.setText(f"{files}: {describe_fit(info)}; " + "; ".join(extra))
+        self.details.setText(details_html(*self.items[path], self.infos.get(path, (None, None))))
 
     def _update_buttons(self) -> None:
         self.use_button.setEnabled(self.selected_path() is not None)

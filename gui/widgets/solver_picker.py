@@ -17,6 +17,8 @@ SOLVER_LABELS = {
     "euler": "Euler (for 4-step distill LoRAs)",
 }
 
+SOLVER_NAMES = {"default": "the model's own", "unipc": "UniPC", "euler": "Euler"}
+
 
 class SolverPicker(QComboBox):
     """One entry per core solver; ``value()`` / ``set_value()`` speak request values."""

@@ -31,22 +31,23 @@ def attach_loras(ws: GenerateWorkspace) -> None:
 def select_distill_preset(ws: GenerateWorkspace, label: str) -> str:
     """A step-distill LoRA was picked: select the family's Lightning preset and say so."""
     from core.presets import DISTILL_PRESET
+    from gui.widgets.solver_picker import SOLVER_NAMES
 
     if ws.preset_combo.findData(DISTILL_PRESET) < 0:
-        note = (
-            f"A step-distillation LoRA, but this model has no '{DISTILL_PRESET}' preset: set "
-            "steps and guidance by hand"
+        text = (
+            f"{label} is a step-distillation LoRA, but this model has no '{DISTILL_PRESET}' "
+            "preset: set steps and guidance by hand"
         )
     else:
         ws.apply_preset(DISTILL_PRESET)
         form = ws.form
-        note = (
-            f"A step-distillation LoRA: selected the '{DISTILL_PRESET}' preset "
+        solver = form.solver.value()
+        text = (
+            f"{label} is a step-distillation LoRA: selected the '{DISTILL_PRESET}' preset "
             f"({form.steps.value()} steps, guidance {form.guidance_high.value():g}, shift "
-            f"{form.shift.value():g})"
+            f"{form.shift.value():g}, {SOLVER_NAMES.get(solver, solver)} sampler)"
         )
-    text = f"{label}: {note[0].lower()}{note[1:]}"
-    ws.form.loras.show_note(note, sticky=True)
+    ws.form.loras.show_note(text, sticky=True)
     ws.bus.status.emit(text)
     return text
 

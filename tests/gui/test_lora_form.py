@@ -130,7 +130,9 @@ def test_picking_a_lightning_pair_selects_the_lightning_preset_and_says_so(
     assert ws.build_request().solver == "euler"  # the sampler the distills are made for
     assert DISTILL_PRESET in ws.form.loras.note.text()
     assert "step-distillation" in ws.form.loras.note.text()
-    assert messages[-1].startswith("Wan22_T2V_HIGH+LOW_lightx2v_4step_rank4: a step-distillation")
+    assert messages[-1] == ws.form.loras.note.text()
+    assert messages[-1].startswith("Wan22_T2V_HIGH+LOW_lightx2v_4step_rank4 is a step-distill")
+    assert messages[-1].endswith("(4 steps, guidance 1, shift 5, Euler sampler)")
     (choice,) = ws.build_request().loras
     assert choice.path == str(loras["high"]) and choice.path_low == str(loras["low"])
     ws.form.loras.add_file(loras["style"])  # the note stays while more LoRAs are picked
