@@ -19,26 +19,8 @@ def test_lightning_pair_from_one_file(env: dict[str, str], tmp_path: Path) -> No
     high = write_lora(tmp_path / "Wan22_T2V_HIGH_lightx2v_4step.safetensors", "wan", seed=1)
     low = write_lora(tmp_path / "Wan22_T2V_LOW_lightx2v_4step.safetensors", "wan", seed=2)
     out = tmp_path / "out"
-    result = subprocess.run(
-        cli(
-            "--model",
-            "demo",
-            "--prompt",
-            "a red fox",
-            "--size",
-            "64x64",
-            "--frames",
-            "5",
-            "--lora",
-            f"{high}:1,0.75",
-            "--out",
-            str(out),
-            "--json",
-        ),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+    result = generate(
+        env, "--prompt", "a red fox", "--lora", f"{high}:1,0.75", "--out", str(out), "--json"
     )
     assert result.returncode == 0, result.stderr
     assert (
@@ -76,31 +58,21 @@ def test_bad_lora_exits_2_with_a_clear_message(
 ) -> None:
     path = make(tmp_path)
     out = tmp_path / "out"
-    result = subprocess.run(
-        cli(
-            "--model",
-            "demo",
-            "--prompt",
-            "x",
-            "--size",
-            "64x64",
-            "--frames",
-            "5",
-            "--steps",
-            "2",
-            "--lora",
-            str(path),
-            "--out",
-            str(out),
-        ),
+    result = generate(env, "--prompt", "x", "--steps", "2", "--lora", str(path), "--out", str(out))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or not list(out.iterdir())
+
+
+def generate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
+    """``wan-studio generate`` on the small demo run (64x64, 5 frames) with ``args``."""
+    return subprocess.run(
+        cli("--model", "demo", "--size", "64x64", "--frames", "5", *args),
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert result.returncode == 2 and message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    assert not out.exists() or not list(out.iterdir())
 
 
 def _write(path: Path, data: bytes) -> Path:
