@@ -225,7 +225,7 @@ class LoraList(QGroupBox):
         self._restore_latest = 0
         self._library: dict[str, list[Any]] | None = None
         self._library_reading = False
-        self.restoring = False
+        self._pending: list[LoraChoice] | None = None  # recorded choices being looked up
         self._sticky_note = False
 
         self.add_file_button = QPushButton("Add file…")
@@ -274,15 +274,19 @@ class LoraList(QGroupBox):
             row.show_fit(family, demo)
 
     # ---- values ------------------------------------------------------------------------------
+    @property
+    def restoring(self) -> bool:
+        """True while recorded LoRAs are being looked up (``restore``)."""
+        return self._pending is not None
+
     def choices(self) -> list[LoraChoice]:
-        return [row.choice() for row in self.rows]
+        """The rows' choices; during a restore look-up also the recorded ones as recorded, so a
+        run started meanwhile applies them (or validation names the missing files)."""
+        return [row.choice() for row in self.rows] + list(self._pending or [])
 
     def values(self) -> list[dict[str, Any]]:
         """The request's ``loras`` as JSON-ready dicts (what presets and the form state keep)."""
         return [choice.to_dict() for choice in self.choices()]
-
-    def labels(self) -> list[str]:
-        return [row.label.full_text() for row in self.rows]
 
     # ---- adding ------------------------------------------------------------------------------
     def choose_file(self) -> None:
@@ -418,10 +422,9 @@ class LoraList(QGroupBox):
             for c in choices
         )
         if quick:
-            self.restoring = False
             self._restored(serial, choices, bad)
             return
-        self.restoring = True
+        self._pending = choices
         self.show_note(f"Looking for {len(choices)} recorded LoRA(s)…")
 
         def work() -> tuple[list[LoraChoice], list[str], list[str]]:
@@ -446,7 +449,7 @@ class LoraList(QGroupBox):
     ) -> None:
         if not alive(self) or serial != self._restore_latest:
             return  # a newer restore (or the form is gone)
-        self.restoring = False
+        self._pending = None
         self.show_note("")
         for choice in found:
             self.add_choice(choice)

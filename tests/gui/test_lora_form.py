@@ -164,6 +164,13 @@ def test_restoring_settings_reselects_present_loras_and_names_the_missing_one(
     ws.bus.status.connect(messages.append)
     with qtbot.waitSignal(ws.form.loras.restored, timeout=30000) as restored:
         ws.apply_settings(values)
+        # while the files are hashed off the GUI thread, the request holds what was recorded
+        # and validation names the missing file: Generate cannot start without it silently
+        assert ws.form.loras.restoring
+        assert [c.strength_high for c in ws.build_request().loras] == [0.8, 1.0]
+        issues = [i.message for i in ws.validate_now() if i.field == "loras"]
+        assert any("vanished_style.safetensors" in m for m in issues)
+    assert not ws.form.loras.restoring
     assert len(restored.args[0]) == 1 and "vanished_style.safetensors" in restored.args[0][0]
     (row,) = ws.form.loras.rows
     assert (row.high.value(), row.low.value()) == (0.8, 0.6)
@@ -208,6 +215,14 @@ def test_library_menu_lists_folder_items_and_adds_one(qtbot, ws, loras) -> None:
     (choice,) = ws.build_request().loras
     assert choice.path_low == str(loras["low"])
     assert ws.preset_combo.currentData() == DISTILL_PRESET
+
+
+def test_a_pickle_file_is_refused_without_opening_it(qtbot, ws, tmp_path) -> None:
+    bad = tmp_path / "style.ckpt"
+    bad.write_bytes(b"not read")
+    assert ws.form.loras.add_file(bad) is None
+    assert "never unpickles" in ws.form.loras.note.text()
+    assert ws.build_request().loras == []
 
 
 def test_use_lora_from_the_bus_adds_it(qtbot, ws, loras) -> None:
