@@ -7,6 +7,9 @@ Shots (docs/screenshots/):
 - generate-running.png Generate mid-run: stages, step/overall bars, expert switch, live preview
 - generate-done.png    Generate finished: the video playing in the in-app player
 - history.png          History: the run's poster thumbnail, its player and settings
+- generate-loras.png   Generate after a run with LoRAs: the LoRA section (a Lightning HIGH/LOW
+                       pair and a style LoRA, strengths set, the Lightning preset selected) and
+                       the progress panel's applied-LoRA lines
 
 The demo model (random weights) is created in a temporary app home. The screen is captured
 with QScreen.grabWindow(0): a QVideoWidget only shows up that way (widget.grab() is blank).
@@ -50,6 +53,7 @@ def main() -> int:
 
     if not (paths.demo_model_dir("t2v-a14b") / "model_index.json").is_file():
         create_demo_model("t2v-a14b")  # before Qt starts: the shots show the app, not this
+    lora_files = write_demo_loras(paths.data_dir() / "loras")
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -156,7 +160,43 @@ def main() -> int:
 
     def history_shot() -> None:
         history.list.setCurrentRow(len(history.entries) - 1)  # the fox, the first run
-        QTimer.singleShot(1500, lambda: (shoot("history.png"), app.quit()))
+        QTimer.singleShot(1500, lambda: (shoot("history.png"), lora_run()))
+
+    def lora_run() -> None:
+        """A Lightning pair and a style LoRA, as a user picks them, then a run with them."""
+        window.show_workspace("Generate")
+        loras = ws.form.loras
+        loras.add_file(lora_files["high"])  # finds its LOW partner; selects the Lightning preset
+        style = loras.add_file(lora_files["style"])
+        style.high.setValue(0.8)
+        style.low.setValue(0.6)
+        ws.form.prompt.setPlainText("a paper-cut fox in a snowy forest, layered paper, soft light")
+        ws.form.size.set_size(128, 80)
+        ws.form.frames.setValue(9)
+        ws.form.seed.setText("7")
+        ws.validate_now()
+        if not ws.generate_button.isEnabled():
+            failures.append(f"Generate with LoRAs is disabled: {ws.reason.text()}")
+            app.quit()
+            return
+        ws.run_finished.connect(lora_done)
+        ws.generate()
+
+    def lora_done(outcome) -> None:
+        if getattr(outcome, "kind", "") != "done":
+            failures.append(f"the LoRA run did not finish: {outcome}")
+            app.quit()
+            return
+        if not ws.panel.loras_label.lines:
+            failures.append("the progress panel shows no LoRA line")
+        QTimer.singleShot(1500, lora_shot)
+
+    def lora_shot() -> None:
+        from PySide6.QtWidgets import QScrollArea
+
+        ws.findChild(QScrollArea).ensureWidgetVisible(ws.form.loras, 0, 0)  # laid out by now
+        shoot("generate-loras.png")
+        app.quit()
 
     def timeout() -> None:
         failures.append("timed out")
@@ -170,7 +210,19 @@ def main() -> int:
     window.close()
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
-    return 1 if failures or len(saved) < 4 else 0
+    return 1 if failures or len(saved) < 5 else 0
+
+
+def write_demo_loras(folder: Path) -> dict[str, Path]:
+    """Tiny real LoRA files for the demo model's width (core.lora.fixtures), named as users'
+    files are: a lightx2v-style HIGH/LOW pair and a style LoRA."""
+    from core.lora.fixtures import write_lora
+
+    return {
+        "high": write_lora(folder / "Wan22-demo_HIGH_lightx2v_4step_r4.safetensors", "wan", seed=1),
+        "low": write_lora(folder / "Wan22-demo_LOW_lightx2v_4step_r4.safetensors", "wan", seed=2),
+        "style": write_lora(folder / "paper_cutout_style.safetensors", "diffusers", seed=3),
+    }
 
 
 if __name__ == "__main__":

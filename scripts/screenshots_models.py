@@ -6,8 +6,9 @@ Works in a throw-away WAN_STUDIO_HOME: creates the T2V-A14B and TI2V-5B demo mod
 msmodelslim-style w8a8f8 export of the T2V one (core.repack.fixtures), registers them, then
 drives the real widgets. The wizard's run is held half way (the copy waits on a gate) so the
 run page shows a live progress bar; every other state is what a user sees. Writes
-docs/screenshots/models-workspace.png, wizard-1-export.png ... wizard-6-done.png and
-presets-workspace.png.
+docs/screenshots/models-workspace.png, wizard-1-export.png ... wizard-6-done.png,
+presets-workspace.png and models-loras.png (a LoRA folder with a lightx2v-style HIGH/LOW pair at
+the real A14B width, LoRAs for TI2V-5B and the demo model, and a Wan2.1 one that fits nothing).
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def shoot_all(home: Path, out: Path) -> int:
     make_user_preset(presets)
     window.show_workspace("Presets")
     shots.screen("presets-workspace.png", window)
+
+    shoot_loras(shots, window, models, home)
 
     window.close()
     app.processEvents()
@@ -179,6 +182,50 @@ def shoot_wizard(shots: Shots, models, export: Path) -> None:
     finally:
         runner.copy_range = real_copy
         gate.set()
+
+
+def write_loras(folder: Path) -> Path:
+    """Real LoRA files (core.lora.fixtures, rank 4) at the widths of the real models, so the
+    table shows what users' files show: 400/400 layers for an A14B pair, none for Wan2.1."""
+    from core.lora.fixtures import write_lora
+
+    a14b = {"dim": 5120, "ffn_dim": 13824, "blocks": 40}
+    pair = "Wan2.2-T2V-A14B-4steps-lora-rank4_{}_lightx2v.safetensors"
+    write_lora(folder / pair.format("HIGH"), "wan", seed=1, **a14b)
+    write_lora(folder / pair.format("LOW"), "wan", seed=2, **a14b)
+    write_lora(
+        folder / "Wan2.2-I2V-A14B_orbit_motion_high_noise.safetensors", "diffusers", seed=4, **a14b
+    )
+    write_lora(
+        folder / "ti2v5b_watercolor_style.safetensors",
+        "musubi",
+        rank=8,
+        dim=3072,
+        ffn_dim=14336,
+        blocks=30,
+    )
+    write_lora(folder / "paper_cutout_style_demo.safetensors", "diffusers", seed=3)
+    write_lora(
+        folder / "wan21_1.3B_film_grain.safetensors", "wan", dim=1536, ffn_dim=8960, blocks=30
+    )
+    return folder
+
+
+def shoot_loras(shots: Shots, window, models, home: Path) -> None:
+    """The Models workspace's LoRA tab with one folder, the A14B pair selected."""
+    from core.lora.library import add_folder
+
+    folder = write_loras(home / "LoRAs")
+    add_folder(folder)
+    window.show_workspace("Models")
+    library = models.loras
+    models.sections.setCurrentWidget(library)
+    library.reload()
+    shots.wait(
+        lambda: len(library.items) == 5 and len(library.infos) == 5, "the LoRA headers", 120.0
+    )
+    library.select(str(next(folder.glob("*_HIGH_*"))))
+    shots.screen("models-loras.png", window)
 
 
 def make_user_preset(presets) -> None:

@@ -21,6 +21,7 @@ SHOTS = (
     "wizard-5-run.png",
     "wizard-6-done.png",
     "presets-workspace.png",
+    "models-loras.png",
 )
 
 

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ("main-window.png", "generate-running.png", "generate-done.png", "history.png")
+SHOTS = (
+    "main-window.png",
+    "generate-running.png",
+    "generate-done.png",
+    "history.png",
+    "generate-loras.png",
+)
 
 
 def _distinct_colors(image, x0: int, y0: int, x1: int, y1: int) -> int:
