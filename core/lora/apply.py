@@ -82,6 +82,9 @@ class LoraManager:
 
     def __init__(self) -> None:
         self._files: dict[tuple[str, int, int], LoraWeights] = {}
+        # (target, device, dtype) -> its tensors on the layer's device: a strength change
+        # re-applies without copying anything
+        self._placed: dict[tuple, tuple] = {}
         self._signature: tuple = ()
 
     # ---- reading ------------------------------------------------------------------------
@@ -130,6 +133,8 @@ class LoraManager:
                 report.layers += 1
         keep = {_file_key(f) for c in active for f in c.files()}
         self._files = {k: v for k, v in self._files.items() if k in keep}
+        live = {id(t) for w in self._files.values() for t in w.targets.values()}
+        self._placed = {k: v for k, v in self._placed.items() if k[0] in live}
         self._signature = signature
         self._last_applied, self._last_layers = report.applied, report.layers
         report.changed = True
@@ -260,16 +265,23 @@ class LoraManager:
             if dtype is None:
                 place_dtype, device = torch.float32, torch.device("cpu")
 
-            def placed(t: Any, dt: torch.dtype = place_dtype, dev: Any = device) -> Any:
-                return None if t is None else t.to(device=dev, dtype=dt)
-
+            key = (id(target), str(device), str(place_dtype))
+            tensors = self._placed.get(key)
+            if tensors is None:  # placed once per file, layer, device and dtype
+                tensors = tuple(
+                    None if t is None else t.to(device=device, dtype=place_dtype)
+                    for t in (target.down, target.up, target.bias, target.diff)
+                )
+                if dtype is not None:
+                    self._placed[key] = tensors
+            down, up, bias, diff = tensors
             terms[module_name] = BranchTerm(
                 name=label,
                 scaling=float(strength) * target.scale,
-                down=placed(target.down),
-                up=placed(target.up),
-                bias=placed(target.bias),
-                diff=placed(target.diff),
+                down=down,
+                up=up,
+                bias=bias,
+                diff=diff,
             )
         if not terms:
             raise LoraError(
