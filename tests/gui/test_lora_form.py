@@ -228,3 +228,16 @@ def test_a_pickle_file_is_refused_without_opening_it(qtbot, ws, tmp_path) -> Non
 def test_use_lora_from_the_bus_adds_it(qtbot, ws, loras) -> None:
     ws.bus.use_lora.emit({"path": str(loras["style"]), "path_low": None})
     assert [c.path for c in ws.build_request().loras] == [str(loras["style"])]
+
+
+def test_a_list_without_the_engine_reads_headers_on_a_pool_thread(qtbot, loras) -> None:
+    from gui.widgets.lora_list import LoraList
+
+    lora_list = LoraList()  # no workspace: the QThreadPool fallback of lora_format
+    qtbot.addWidget(lora_list)
+    lora_list.set_family("ti2v-5b", 1, demo=False)
+    with qtbot.waitSignal(lora_list.info_ready, timeout=30000):
+        row = lora_list.add_file(loras["style"])
+    assert row.high_caption.text() == "Strength"
+    assert "does not fit Wan2.2-TI2V-5B (0/20 layers)" in row.note.full_text()
+    assert row.note.full_text().endswith("fits demo")

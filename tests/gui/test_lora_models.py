@@ -208,3 +208,16 @@ def test_a_demo_run_with_a_lora_shows_it_in_the_progress_panel(
     finally:
         window.bus.shutdown()
         window.close()
+
+
+def test_a_corrupt_file_shows_as_unreadable_with_the_reason(qtbot, models, tmp_path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "half_downloaded.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    add_folder(folder)
+    library = models.loras
+    _loaded(qtbot, library)
+    (row,) = library.row_texts()
+    assert row["Format"] == "unreadable" and row["Fits"] == "-"
+    assert library.select(str(folder / "half_downloaded.safetensors"))
+    assert "half_downloaded" in library.details.text()
