@@ -225,6 +225,7 @@ class LoraList(QGroupBox):
         self._restore_latest = 0
         self._library: dict[str, list[Any]] | None = None
         self._library_reading = False
+        self._library_again = False  # asked again while a read was in flight
         self._pending: list[LoraChoice] | None = None  # recorded choices being looked up
         self._sticky_note = False
 
@@ -479,12 +480,14 @@ class LoraList(QGroupBox):
             self._read_library()
         else:
             self._add_library_actions(menu, self._library)
+            self._read_library()  # files may have come or gone: refreshed while the menu is open
         menu.addSeparator()
         manage = menu.addAction("Manage LoRA folders…")
         manage.triggered.connect(self.library_requested.emit)
 
     def _read_library(self) -> None:
         if self._library_reading:
+            self._library_again = True  # the read in flight may predate what changed
             return
         self._library_reading = True
 
@@ -492,9 +495,13 @@ class LoraList(QGroupBox):
             self._library_reading = False
             if not alive(self):
                 return
+            changed = items != self._library
             self._library = items
-            if self.library_menu.isVisible():
+            if changed and self.library_menu.isVisible():
                 self._fill_library_menu()
+            if self._library_again:
+                self._library_again = False
+                self._read_library()
 
         def failed(error: Any) -> None:
             self._library_reading = False

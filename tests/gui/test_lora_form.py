@@ -216,6 +216,19 @@ def test_library_menu_lists_folder_items_and_adds_one(qtbot, ws, loras) -> None:
     assert choice.path_low == str(loras["low"])
     assert ws.preset_combo.currentData() == DISTILL_PRESET
 
+    # a file that appears in the folder later is listed the next time the menu opens
+    write_lora(loras["style"].parent / "new_motion.safetensors", "wan", seed=9)
+    lora_list._fill_library_menu()
+    qtbot.waitUntil(
+        lambda: any(
+            "new_motion" in i.label
+            for i in lora_list._library[str(loras["style"].parent.resolve())]
+        ),
+        timeout=30000,
+    )
+    lora_list._fill_library_menu()
+    assert "new_motion" in [a.text() for a in lora_list.library_menu.actions()]
+
 
 def test_a_pickle_file_is_refused_without_opening_it(qtbot, ws, tmp_path) -> None:
     bad = tmp_path / "style.ckpt"
