@@ -323,6 +323,7 @@ def official_values(family: Family | str) -> dict[str, Any]:
         "guidance_low": fam.guidance_low,
         "boundary": fam.boundary,
         "negative_prompt": fam.negative_prompt,
+        "solver": "default",  # the folder's own sampler (undoes the Lightning preset's Euler)
     }
     return values
 

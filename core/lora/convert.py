@@ -214,7 +214,9 @@ def _take_weight_diffs(state: dict[str, Any], dropped: dict[str, str]) -> dict[s
 
 
 def _diffusers_convert(state: dict[str, Any], file: Path) -> dict[str, Any]:
-    from diffusers import WanPipeline
+    # The module itself, not diffusers' lazy top level: two threads importing through the lazy
+    # module at once can fail with "cannot import name 'WanPipeline'".
+    from diffusers.pipelines.wan.pipeline_wan import WanPipeline
 
     try:
         return WanPipeline.lora_state_dict(state)

@@ -25,10 +25,22 @@ def _locate(path: str, sha256: str | None) -> Path | None:
     return find_by_name(file.name, sha256)
 
 
-def resolve_recorded(choices: list[LoraChoice]) -> tuple[list[LoraChoice], list[str]]:
-    """(the choices found, with their current paths; one message per missing or changed file)."""
+class MissingLora(str):
+    """The message about one missing LoRA file (a str), with the recorded ``path``."""
+
+    path: str
+
+    def __new__(cls, message: str, path: str) -> MissingLora:
+        text = super().__new__(cls, message)
+        text.path = path
+        return text
+
+
+def resolve_recorded(choices: list[LoraChoice]) -> tuple[list[LoraChoice], list[MissingLora]]:
+    """(the choices found, with their current paths; one message per missing or changed file,
+    each carrying the recorded path)."""
     found: list[LoraChoice] = []
-    missing: list[str] = []
+    missing: list[MissingLora] = []
     for choice in choices:
         high = _locate(choice.path, choice.sha256)
         low = _locate(choice.path_low, choice.sha256_low) if choice.path_low else None
@@ -40,8 +52,11 @@ def resolve_recorded(choices: list[LoraChoice]) -> tuple[list[LoraChoice], list[
         if lost:
             for p in lost:
                 missing.append(
-                    f"LoRA {Path(p).name} is not here (not at {p}, and no file of that name and "
-                    "content in your LoRA folders)"
+                    MissingLora(
+                        f"LoRA {Path(p).name} is not here (not at {p}, and no file of that name "
+                        "and content in your LoRA folders)",
+                        p,
+                    )
                 )
             continue
         found.append(

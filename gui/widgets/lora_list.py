@@ -60,7 +60,7 @@ def _resolve(choices: list[LoraChoice]) -> tuple[list[LoraChoice], list[str], li
         hits, missing = resolve_recorded([choice])
         found += hits
         messages += missing
-        names += [Path(f).name for f in choice.files() if any(Path(f).name in m for m in missing)]
+        names += [Path(m.path).name for m in missing]
     return found, messages, names
 
 

@@ -58,6 +58,7 @@ def test_official_preset_is_exactly_the_catalog(family: str) -> None:
         "guidance_low": fam.guidance_low,
         "boundary": fam.boundary,
         "negative_prompt": fam.negative_prompt,
+        "solver": "default",
     }
     assert official.values == expected
     assert official.builtin and official.path is None and official.version == PRESET_VERSION
@@ -526,7 +527,13 @@ def test_cli_list_show_export_import_delete(
     assert "imported ti2v-5b preset 'Mine'" in capsys.readouterr().out
     assert main(["presets", "--json", "list", "--family", "ti2v-5b"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [p["name"] for p in listed] == ["Official", "Fast preview", "Lightning 4-step", "Demo", "Mine"]
+    assert [p["name"] for p in listed] == [
+        "Official",
+        "Fast preview",
+        "Lightning 4-step",
+        "Demo",
+        "Mine",
+    ]
     assert main(["presets", "delete", "mine", "--family", "ti2v-5b"]) == 0
     capsys.readouterr()
     with pytest.raises(KeyError):
