@@ -4,9 +4,11 @@
    tokens, bf16 ``nn.Linear`` and MXFP8 ``Mxfp8Linear`` (reference W8A8 backend), without and
    with the LoRA side branch of rank 64 and 256: the worst case, a linear alone.
 2. step: one real-size A14B transformer block (40 heads x 128, FFN 13824, 512 text tokens) at M
-   tokens, with a rank-64 / rank-256 branch on its ten linears (goal: <= 1.05x the step without
-   LoRA), plus the same ratio from a FLOP count at the real 720p size (75,600 tokens), where
-   attention is a far larger share than at the M a CPU can time.
+   tokens, its ten linears MXFP8 (the app's path; reference backend here) and bf16, with a
+   rank-64 / rank-256 branch on each (goal: <= 1.05x the step without LoRA), plus the same
+   ratio from a FLOP count at real 480p / 720p sizes (32,760 / 75,600 tokens), where attention
+   is a far larger share than at the M a CPU can time in seconds (``--tokens 32760`` measures
+   the 480p block: minutes).
 3. lightning: the demo model, official defaults (40 steps with CFG) against the "Lightning
    4-step" preset with a HIGH/LOW LoRA pair: transformer forwards counted (80 vs 4) and the
    wall-time ratio of the two runs.
@@ -101,18 +103,32 @@ def bench_layers(tokens: int, repeat: int) -> list[dict]:
     return rows
 
 
-def _block(dim: int = 5120, ffn: int = 13824, heads: int = 40):
+def _block(kind: str, dim: int = 5120, ffn: int = 13824, heads: int = 40):
+    """A real-size A14B transformer block in bf16; ``kind`` "mxfp8" swaps its ten linears for
+    online-quantized ``Mxfp8Linear`` layers on the reference backend (the app's MXFP8 path)."""
     import torch
     from diffusers.models.transformers.transformer_wan import WanTransformerBlock
+
+    from core.backends import get_backend
+    from core.quant.layer import Mxfp8Linear
+    from core.quant.selection import BLOCK_LINEARS
 
     block = WanTransformerBlock(dim, ffn, heads, cross_attn_norm=True).to(torch.bfloat16)
     with torch.no_grad():
         for p in block.parameters():
             p.normal_(0, 0.02)
+    if kind == "mxfp8":
+        backend = get_backend("reference")
+        for name in BLOCK_LINEARS:
+            parent, _, leaf = name.rpartition(".")
+            owner = block.get_submodule(parent)
+            layer = Mxfp8Linear.from_linear(getattr(owner, leaf))
+            layer.process_weights_after_loading(backend)
+            setattr(owner, leaf, layer)
     return block.eval()
 
 
-def bench_step(tokens: int, repeat: int) -> list[dict]:
+def bench_step(tokens: int, repeat: int, kind: str) -> list[dict]:
     import torch
     from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
@@ -128,7 +144,7 @@ def bench_step(tokens: int, repeat: int) -> list[dict]:
     hidden = torch.randn(1, m, dim, generator=gen).to(torch.bfloat16)
     context = torch.randn(1, text, dim, generator=gen).to(torch.bfloat16)
     temb = torch.randn(1, 6, dim, generator=gen).to(torch.bfloat16)
-    block = _block()
+    block = _block(kind)
 
     def with_rank(rank: int):
         def run():
@@ -147,7 +163,7 @@ def bench_step(tokens: int, repeat: int) -> list[dict]:
         return setup, run
 
     # The branches of one rank are attached in turn; rounds alternate ranks.
-    setups = {f"block r{r}" if r else "block base": with_rank(r) for r in (0, *RANKS)}
+    setups = {f"{kind} r{r}" if r else f"{kind} base": with_rank(r) for r in (0, *RANKS)}
     times: dict[str, list[float]] = {name: [] for name in setups}
     with torch.no_grad():
         for setup, run in setups.values():  # warm-up
@@ -163,13 +179,13 @@ def bench_step(tokens: int, repeat: int) -> list[dict]:
 
     rows = []
     for name, t in times.items():
-        ratio = statistics.median(a / b for a, b in zip(t, times["block base"], strict=True))
-        goal = f"<= {GOAL_STEP}x" if name != "block base" else ""
+        ratio = statistics.median(a / b for a, b in zip(t, times[f"{kind} base"], strict=True))
+        goal = f"<= {GOAL_STEP}x" if name != f"{kind} base" else ""
         met = ("yes" if ratio <= GOAL_STEP else "NO") if goal else ""
         rows.append(
             {
                 "part": "step (measured)",
-                "shape": "A14B block",
+                "shape": f"A14B block, {kind}",
                 "M": m,
                 "variant": name,
                 "ms": statistics.median(t) * 1e3,
@@ -178,20 +194,27 @@ def bench_step(tokens: int, repeat: int) -> list[dict]:
                 "met": met,
             }
         )
-    for rank in RANKS:
-        ratio = flop_ratio(REAL_TOKENS, rank)
-        rows.append(
-            {
-                "part": "step (FLOP count)",
-                "shape": "A14B block 720p",
-                "M": REAL_TOKENS,
-                "variant": f"block r{rank}",
-                "ms": None,
-                "x_base": ratio,
-                "goal": f"<= {GOAL_STEP}x",
-                "met": "yes" if ratio <= GOAL_STEP else "NO",
-            }
-        )
+    return rows
+
+
+def flop_rows() -> list[dict]:
+    """The step ratio from a FLOP count at real run sizes (too slow to time on a CPU)."""
+    rows = []
+    for label, tokens in (("480p 81 frames", 32_760), ("720p 81 frames", REAL_TOKENS)):
+        for rank in RANKS:
+            ratio = flop_ratio(tokens, rank)
+            rows.append(
+                {
+                    "part": "step (FLOP count)",
+                    "shape": f"A14B block {label}",
+                    "M": tokens,
+                    "variant": f"r{rank}",
+                    "ms": None,
+                    "x_base": ratio,
+                    "goal": f"<= {GOAL_STEP}x",
+                    "met": "yes" if ratio <= GOAL_STEP else "NO",
+                }
+            )
     return rows
 
 
@@ -283,7 +306,9 @@ def main() -> None:
         if args.part in ("all", "layer"):
             rows += bench_layers(tokens, repeat)
         if args.part in ("all", "step"):
-            rows += bench_step(tokens, repeat)
+            for kind in ("mxfp8", "bf16"):
+                rows += bench_step(tokens, repeat, kind)
+            rows += flop_rows()
         if args.part in ("all", "lightning"):
             rows += bench_lightning(repeat)
     report(

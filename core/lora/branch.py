@@ -36,10 +36,17 @@ class BranchTerm:
 
 
 class LowRankBranch:
-    """The forward hook holding every term applied to one layer."""
+    """The forward hook holding every term applied to one layer.
 
-    def __init__(self, terms: list[BranchTerm]) -> None:
+    ``fused`` (used on MXFP8 layers) adds ``B (A x)`` with one ``addmm_`` into the base output
+    instead of a separate product and add: about half the branch's cost on the CPU, with one
+    rounding instead of two (within fp32/bf16 rounding of the exact formula). Plain linears keep
+    peft's exact arithmetic so that a BF16 model matches diffusers bit for bit.
+    """
+
+    def __init__(self, terms: list[BranchTerm], fused: bool = False) -> None:
         self.terms = terms
+        self.fused = fused
         self.handle: Any = None
 
     def __call__(self, module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> Any:
@@ -47,6 +54,8 @@ class LowRankBranch:
         # peft's ``result + delta * scaling``, without two more [M, N] allocations per term.
         x = inputs[0]
         result = output
+        if self.fused and result.is_contiguous() and all(t.down is not None for t in self.terms):
+            return self._fused(x, result)
         for term in self.terms:
             if term.down is not None:
                 h = x.to(term.down.dtype)
@@ -54,6 +63,20 @@ class LowRankBranch:
                 _add_scaled(result, delta, term.scaling)
             elif term.bias is not None:
                 _add_scaled(result, term.bias.clone(), term.scaling)
+            if term.diff is not None:
+                _add_scaled(result, F.linear(x.to(term.diff.dtype), term.diff), term.scaling)
+        return result
+
+    def _fused(self, x: torch.Tensor, result: torch.Tensor) -> torch.Tensor:
+        rows = result.view(-1, result.shape[-1])  # contiguous: a view, written through
+        for term in self.terms:
+            h = F.linear(x.to(term.down.dtype), term.down).view(-1, term.down.shape[0])
+            up = term.up.t()
+            if h.dtype != rows.dtype:
+                h, up = h.to(rows.dtype), up.to(rows.dtype)
+            rows.addmm_(h, up, alpha=term.scaling)
+            if term.bias is not None:
+                rows.add_(term.bias.to(rows.dtype), alpha=term.scaling)
             if term.diff is not None:
                 _add_scaled(result, F.linear(x.to(term.diff.dtype), term.diff), term.scaling)
         return result
@@ -69,9 +92,10 @@ def _add_scaled(result: torch.Tensor, delta: torch.Tensor, scaling: float) -> No
 
 
 def attach(module: nn.Module, terms: list[BranchTerm]) -> LowRankBranch:
-    """Put a branch with ``terms`` on ``module`` (replacing any branch it had)."""
+    """Put a branch with ``terms`` on ``module`` (replacing any branch it had); fused on
+    anything that is not a plain ``nn.Linear`` (MXFP8 layers)."""
     detach(module)
-    branch = LowRankBranch(terms)
+    branch = LowRankBranch(terms, fused=type(module) is not nn.Linear)
     branch.handle = module.register_forward_hook(branch)
     setattr(module, HOOK_ATTR, branch)
     return branch

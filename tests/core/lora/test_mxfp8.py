@@ -131,3 +131,27 @@ def test_online_merge_quantizes_w_plus_s_b_a(demo_t2v: Path, tmp_path: Path) -> 
             bias = plain.get_submodule(f"blocks.{block}.{name}").bias.detach().float()
             diff_b = raw[f"diffusion_model.blocks.{block}.{native}.diff_b"].float()
             torch.testing.assert_close(layer.bias.float(), bias + 0.8 * diff_b, rtol=0, atol=0)
+
+
+def test_fused_branch_on_mxfp8_adds_bias_and_weight_deltas(demo_t2v: Path, tmp_path: Path) -> None:
+    """The fused path of MXFP8 layers (one addmm_) applies diff_b and diff too, and handles
+    leading dimensions (batch x tokens x features)."""
+    lora = write_lora(tmp_path / "bd.safetensors", "wan", with_bias=True, with_diff=True, alpha=2.0)
+    model = load(demo_t2v / "transformer", quant="mxfp8-online")
+    layer = model.blocks[0].attn1.to_q
+    x = torch.randn(2, 3, layer.in_features, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        base = layer(x)
+    LoraManager().apply(
+        {"transformer": model}, [LoraChoice(path=str(lora), strength_high=0.5)], torch.float32
+    )
+    raw = read_lora(lora).tensors
+    key = "diffusion_model.blocks.0.self_attn.q"
+    down, up, scale = _lowrank(lora, 0, "attn1.to_q")
+    delta = (
+        scale * (x @ down.T) @ up.T
+        + raw[f"{key}.diff_b"].float()
+        + x @ raw[f"{key}.diff"].float().T
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), base + 0.5 * delta, rtol=1e-5, atol=1e-6)
