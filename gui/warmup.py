@@ -1,0 +1,114 @@
+"""Start-up warm-up: the imports the first generation needs, in small steps on the engine thread.
+
+Why steps: a first import of torch, diffusers or transformers holds the GIL in long stretches
+(C extension set-up, big module bodies), which stalls the GUI thread. Each step is its own idle
+job (``Engine.submit_idle``): a job the user asked for (creating the demo model, a generation)
+runs before the next step, and steps wait while the user is editing the form.
+
+The heaviest piece, libtorch_cpu's dynamic loading and static initializers (about 150 ms, and
+over 400 ms on a busy machine with a cold page cache), is done through ``ctypes.CDLL`` first:
+ctypes releases the GIL around ``dlopen``, so the later ``import torch`` finds the library
+loaded and only runs its Python bindings' set-up.
+
+Nothing here imports torch at module level: the step functions run on the engine thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.util
+import logging
+import pkgutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Third-party modules that core imports inside functions on the way to a first video.
+FIRST_RUN_LIBRARIES = (
+    "torch",
+    "diffusers.pipelines.wan.pipeline_wan",
+    "diffusers.pipelines.wan.pipeline_wan_i2v",
+    "transformers.models.umt5.modeling_umt5",
+    "accelerate",
+    "PIL.Image",
+    "imageio",
+    "imageio_ffmpeg",
+)
+# The engine's own packages are walked rather than listed, so a new module cannot be missed.
+ENGINE_PACKAGES = ("core.mx", "core.backends", "core.quant", "core.models", "core.generate")
+# Pure C++ libraries of the torch wheel (no Python API in their static initializers), in
+# dependency order: safe to load before the interpreter imports torch.
+TORCH_NATIVE_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
+
+Step = tuple[str, Callable[[], object]]
+
+
+def preload_torch_libraries() -> list[str]:
+    """dlopen torch's native libraries without holding the GIL; the names loaded.
+
+    Best effort: on another platform, another wheel layout or any loader error nothing is
+    loaded and ``import torch`` does the work as usual.
+    """
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return []
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    lib_dir = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    loaded = []
+    for name in TORCH_NATIVE_LIBRARIES:
+        path = lib_dir / name
+        if not path.is_file():
+            break
+        try:
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        except OSError as exc:
+            log.info("could not preload %s: %s", path, exc)
+            break
+        loaded.append(name)
+    return loaded
+
+
+def import_package_modules(package_name: str) -> int:
+    """Import a package and every module under it; how many modules were imported."""
+    package = importlib.import_module(package_name)
+    count = 1
+    for module in pkgutil.walk_packages(package.__path__, f"{package_name}."):
+        importlib.import_module(module.name)
+        count += 1
+    return count
+
+
+def warm_up_steps() -> list[Step]:
+    """The warm-up as (name, function) steps, in order (each runs on the engine thread)."""
+    steps: list[Step] = [("preload torch libraries", preload_torch_libraries)]
+    steps += [(f"import {name}", _importer(name)) for name in FIRST_RUN_LIBRARIES]
+    steps += [(f"import {name}.*", _package_importer(name)) for name in ENGINE_PACKAGES]
+    return steps
+
+
+def warm_up_imports() -> None:
+    """Every warm-up step at once (for callers without an engine, e.g. a headless bench)."""
+    for _name, step in warm_up_steps():
+        step()
+
+
+def _importer(name: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(name)
+
+
+def _package_importer(name: str) -> Callable[[], object]:
+    return lambda: import_package_modules(name)
+
+
+__all__ = [
+    "ENGINE_PACKAGES",
+    "FIRST_RUN_LIBRARIES",
+    "import_package_modules",
+    "preload_torch_libraries",
+    "warm_up_imports",
+    "warm_up_steps",
+]
