@@ -433,6 +433,7 @@ class Engine(QObject):
             return True
         self._shut_down = True
         self._idle.clear()
+        self._idle_running = False
         self._idle_timer.stop()
         self.cancel_all("the app is closing")
         if not self._thread.isRunning():

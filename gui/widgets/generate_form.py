@@ -78,6 +78,8 @@ class PromptEdit(QPlainTextEdit):
         super().__init__(parent)
         self.lines = lines
         self.setTabChangesFocus(True)
+        # Lines wrap, so a horizontal bar is never needed; shown transiently it ate a line.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setPlaceholderText(placeholder)
         self._fit_height()
 

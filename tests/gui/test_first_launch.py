@@ -107,9 +107,7 @@ def _visible_chain(ws) -> list[QWidget]:
     return [
         w
         for w in ws.tab_chain()
-        if w.isVisibleTo(ws)
-        and w.isEnabled()
-        and bool(w.focusPolicy() & Qt.FocusPolicy.TabFocus)
+        if w.isVisibleTo(ws) and w.isEnabled() and bool(w.focusPolicy() & Qt.FocusPolicy.TabFocus)
     ]
 
 

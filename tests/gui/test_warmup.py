@@ -1,0 +1,38 @@
+"""The start-up warm-up's steps (gui/warmup.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gui.warmup import ENGINE_PACKAGES, FIRST_RUN_LIBRARIES, warm_up_steps
+
+
+def test_steps_preload_first_then_torch_then_the_rest() -> None:
+    names = [name for name, _ in warm_up_steps()]
+    assert names[0] == "preload torch libraries"
+    assert names[1] == "import torch"
+    assert names[1 : 1 + len(FIRST_RUN_LIBRARIES)] == [f"import {n}" for n in FIRST_RUN_LIBRARIES]
+    assert names[-len(ENGINE_PACKAGES) :] == [f"import {p}.*" for p in ENGINE_PACKAGES]
+
+
+def test_preloading_loads_libtorch_without_importing_torch_and_torch_still_imports() -> None:
+    code = (
+        "import sys; from gui.warmup import preload_torch_libraries; "
+        "loaded = preload_torch_libraries(); before = 'torch' in sys.modules; "
+        "maps = open('/proc/self/maps').read(); "
+        "import torch; x = torch.ones(2) + 1; "
+        "print(','.join(loaded), before, 'libtorch_cpu.so' in maps, float(x.sum()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["libc10.so,libtorch_cpu.so", "False", "True", "4.0"]
+
+
+def test_preloading_is_a_no_op_once_torch_is_imported() -> None:
+    import torch  # noqa: F401
+
+    from gui.warmup import preload_torch_libraries
+
+    assert preload_torch_libraries() == []
