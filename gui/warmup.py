@@ -5,10 +5,17 @@ Why steps: a first import of torch, diffusers or transformers holds the GIL in l
 job (``Engine.submit_idle``): a job the user asked for (creating the demo model, a generation)
 runs before the next step, and steps wait while the user is editing the form.
 
-The heaviest piece, libtorch_cpu's dynamic loading and static initializers (about 150 ms, and
-over 400 ms on a busy machine with a cold page cache), is done through ``ctypes.CDLL`` first:
-ctypes releases the GIL around ``dlopen``, so the later ``import torch`` finds the library
-loaded and only runs its Python bindings' set-up.
+Measured (bench/gui_latency.py and a tick-gap probe), the GUI thread's long stalls during
+these imports had two causes, and each step avoids both:
+
+- libtorch_cpu's dynamic loading and static initializers: 150-400 ms (more on a busy machine
+  with a cold page cache) inside ``import torch``, under the GIL. ``preload_torch_libraries``
+  calls libc's ``dlopen`` as a ctypes *foreign function*, which releases the GIL (``ctypes.CDLL``
+  itself does not), so the later ``import torch`` finds the library loaded.
+- full (generation 2) garbage collections triggered by the import's allocations: each walks
+  every object alive, so they grew from 12 to 130 ms as torch, diffusers and transformers
+  piled up. A step runs with the collector paused and then ``gc.freeze()``s what exists: module
+  objects live as long as the app, and later collections (during runs too) skip them.
 
 Nothing here imports torch at module level: the step functions run on the engine thread.
 """
@@ -16,9 +23,11 @@ Nothing here imports torch at module level: the step functions run on the engine
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import importlib.util
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -58,18 +67,36 @@ def preload_torch_libraries() -> list[str]:
     if spec is None or not spec.submodule_search_locations:
         return []
     lib_dir = Path(next(iter(spec.submodule_search_locations))) / "lib"
+    try:
+        dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes drops the GIL around it
+    except (OSError, AttributeError):
+        return []
+    dlopen.restype = ctypes.c_void_p
+    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
     loaded = []
     for name in TORCH_NATIVE_LIBRARIES:
         path = lib_dir / name
-        if not path.is_file():
-            break
-        try:
-            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-        except OSError as exc:
-            log.info("could not preload %s: %s", path, exc)
+        if not path.is_file() or not dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_GLOBAL):
+            log.info("could not preload %s", path)
             break
         loaded.append(name)
     return loaded
+
+
+def without_full_collections(step: Callable[[], object]) -> Callable[[], object]:
+    """``step`` with the garbage collector paused, then everything alive frozen (see above)."""
+
+    def run() -> object:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return step()
+        finally:
+            gc.freeze()
+            if was_enabled:
+                gc.enable()
+
+    return run
 
 
 def import_package_modules(package_name: str) -> int:
@@ -87,7 +114,7 @@ def warm_up_steps() -> list[Step]:
     steps: list[Step] = [("preload torch libraries", preload_torch_libraries)]
     steps += [(f"import {name}", _importer(name)) for name in FIRST_RUN_LIBRARIES]
     steps += [(f"import {name}.*", _package_importer(name)) for name in ENGINE_PACKAGES]
-    return steps
+    return [(name, without_full_collections(step)) for name, step in steps]
 
 
 def warm_up_imports() -> None:
@@ -111,4 +138,5 @@ __all__ = [
     "preload_torch_libraries",
     "warm_up_imports",
     "warm_up_steps",
+    "without_full_collections",
 ]

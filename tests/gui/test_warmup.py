@@ -36,3 +36,26 @@ def test_preloading_is_a_no_op_once_torch_is_imported() -> None:
     from gui.warmup import preload_torch_libraries
 
     assert preload_torch_libraries() == []
+
+
+def test_a_step_runs_without_the_collector_and_freezes_what_it_made() -> None:
+    import gc
+
+    from gui.warmup import without_full_collections
+
+    seen: dict[str, object] = {}
+
+    def step() -> str:
+        seen["enabled_during"] = gc.isenabled()
+        seen["made"] = [object() for _ in range(1000)]
+        return "ok"
+
+    frozen_before = gc.get_freeze_count()
+    assert gc.isenabled()
+    try:
+        assert without_full_collections(step)() == "ok"
+        assert seen["enabled_during"] is False
+        assert gc.isenabled()  # back on afterwards
+        assert gc.get_freeze_count() >= frozen_before + 1000
+    finally:
+        gc.unfreeze()  # leave the test process as it was
