@@ -65,20 +65,63 @@ def test_the_users_own_rules_are_kept_and_win() -> None:
     assert not quiet["qt.multimedia.ffmpeg"]["info"]  # ours still apply to the rest
 
 
-def test_no_pipewire_or_va_lines_when_the_player_backend_loads() -> None:
-    code = (
-        "from gui.qt_logging import quiet_qt_multimedia; quiet_qt_multimedia()\n"
-        "from PySide6.QtWidgets import QApplication\n"
-        "from PySide6.QtMultimedia import QMediaPlayer\n"
-        "app = QApplication([])\n"
-        "player = QMediaPlayer()\n"
-        "print('loaded')\n"
+PLAY = """
+import sys
+quiet = sys.argv[2] == "1"
+from gui.qt_logging import quiet_qt_multimedia
+quiet_qt_multimedia()
+from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+if quiet:  # the app's player (it quiets FFmpeg once the backend is loaded)
+    from gui.bus import AppBus
+    from gui.widgets.player import PlayerWidget
+    bus = AppBus()
+    player = PlayerWidget(run_io=bus.engine.run_io)
+    player.show()
+    player.load(sys.argv[1])
+    player.media_loaded.connect(lambda *a: QTimer.singleShot(300, app.quit))
+else:  # a bare QMediaPlayer: what FFmpeg prints by itself
+    from PySide6.QtMultimedia import QMediaPlayer
+    bus = None
+    player = QMediaPlayer()
+    player.mediaStatusChanged.connect(
+        lambda s: s == QMediaPlayer.MediaStatus.LoadedMedia and QTimer.singleShot(300, app.quit)
     )
+    player.setSource(QUrl.fromLocalFile(sys.argv[1]))
+QTimer.singleShot(20000, app.quit)
+app.exec()
+if bus is not None:
+    bus.shutdown()
+print("played")
+"""
+
+
+def test_start_up_and_playing_a_video_print_no_backend_chatter(tmp_path) -> None:
+    import imageio.v2 as imageio
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    with imageio.get_writer(video, fps=8, macro_block_size=16) as writer:
+        for i in range(4):
+            writer.append_data(np.full((32, 32, 3), 40 * i, dtype=np.uint8))
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     env.pop("QT_LOGGING_RULES", None)
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
-    )
-    assert done.returncode == 0 and "loaded" in done.stdout, done.stderr
-    for noise in ("pipewire", "Couldn't load va", "Using Qt multimedia with FFmpeg"):
-        assert noise not in done.stderr
+    env.pop("QT_FFMPEG_DEBUG", None)
+
+    def play(quiet: bool) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", PLAY, str(video), "1" if quiet else "0"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert done.returncode == 0 and "played" in done.stdout, done.stderr[-2000:]
+        return done.stderr
+
+    assert "Input #0" in play(quiet=False)  # FFmpeg's container dump, without the app's fix
+    stderr = play(quiet=True)
+    for noise in ("pipewire", "Couldn't load va", "Using Qt multimedia with FFmpeg", "Input #0"):
+        assert noise not in stderr
