@@ -101,7 +101,7 @@ class DemoBanner(QFrame):
         self._set_step(0, _WAITING)  # until the engine finishes what it is doing
         self.progress.show()
         self._tick.start()
-        self.bus.status.emit(f"Creating the {family} demo model…")
+        self.bus.status.emit(f"Creating the {FAMILIES[family].name} demo model…")
 
         def work(ctx: Any) -> str:
             from core.models.library import Library

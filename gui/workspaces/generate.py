@@ -413,6 +413,8 @@ class GenerateWorkspace(QWidget):
                 self.form.set_family(family, demo=True)
                 self.form.set_values(defaults_for(family, demo=True).to_dict())
                 self._form_started = True
+                if not self.running:
+                    self.panel.reset(get_family(family).experts)
             self.model_info.set_full_text(choice.problem if choice else "")
             self.model_info.setObjectName("fieldError" if choice else "hint")
             self._repolish(self.model_info)
@@ -461,7 +463,10 @@ class GenerateWorkspace(QWidget):
     def _demo_family_changed(self) -> None:
         """Without a model the form shows the family the banner would create."""
         if self._current is None or self._current.family is None:
-            self.form.set_family(self.banner.family.currentData(), demo=True)
+            family = self.banner.family.currentData()
+            self.form.set_family(family, demo=True)
+            if not self.running:
+                self.panel.reset(get_family(family).experts)
 
     def _user_edited(self) -> None:
         """Form edits hold back the start-up warm-up's imports (they compete for the GIL)."""
