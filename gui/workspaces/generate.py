@@ -1,9 +1,15 @@
 """Generate workspace: pick a model and a preset, fill the form, watch the run, play the result.
 
-Left: model picker (from the library; a banner offers the demo model when it is empty), preset
-picker and the form (gui/widgets/generate_form.py), then Generate / Cancel with the reason when
-Generate is disabled. Right: the live preview during a run and the player afterwards, above the
-progress panel (stages, steps, it/s, ETA, expert switch, elapsed).
+Left: model picker (from the library; a banner offers the demo model when it is empty,
+gui/widgets/demo_banner.py), the preset bar (choose, "modified", save the form as a preset:
+gui/widgets/preset_bar.py) and the form (gui/widgets/generate_form.py), then Generate / Cancel
+with the reason when Generate is disabled. The form works before any model exists (the prompt
+has the focus at start); only Generate waits. Right: the live preview during a run and the
+player afterwards, above the progress panel (stages, steps, it/s, ETA, expert switch, elapsed)
+and the device memory line (gui/widgets/memory_meter.py).
+
+Start-up: the warm-up imports (gui/warmup.py) are queued as idle engine jobs once the window
+shows, so anything the user starts runs first and form edits hold them back.
 
 Rules live in core: every edit builds a GenerationRequest and shows ``validate()``'s issues at
 their fields. All torch work (generation, creating the demo model, probing devices) runs on the
