@@ -55,6 +55,48 @@ TORCH_NATIVE_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
 Step = tuple[str, Callable[[], object]]
 
 
+def _libc_dlopen() -> Callable[[bytes, int], int] | None:
+    """libc's dlopen as a ctypes foreign function (called that way, ctypes drops the GIL)."""
+    try:
+        dlopen = ctypes.CDLL(None).dlopen
+    except (OSError, AttributeError):
+        return None
+    dlopen.restype = ctypes.c_void_p
+    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return dlopen
+
+
+def preload_multimedia_libraries() -> list[str]:
+    """dlopen Qt Multimedia and its FFmpeg backend plugin without the GIL; the files loaded.
+
+    Run it off the GUI thread before the player's first QMediaPlayer: creating one loads these
+    libraries (about 50 ms, more on a busy machine) on the GUI thread, under the GIL. Loaded
+    here first, that creation finds them in the process. Only native libraries are loaded (no
+    Python binding), with RTLD_LOCAL; Qt's plugin loader later opens the same files.
+    """
+    if not sys.platform.startswith("linux"):
+        return []
+    dlopen = _libc_dlopen()
+    try:
+        from PySide6.QtCore import QLibraryInfo
+    except ImportError:
+        return []
+    if dlopen is None:
+        return []
+    libs = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.LibrariesPath))
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    wanted = [
+        libs / "libQt6Multimedia.so.6",
+        libs / "libQt6MultimediaWidgets.so.6",
+        plugins / "multimedia" / "libffmpegmediaplugin.so",  # pulls in FFmpeg's libraries
+    ]
+    loaded = []
+    for path in wanted:
+        if path.is_file() and dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL):
+            loaded.append(path.name)
+    return loaded
+
+
 def preload_torch_libraries() -> list[str]:
     """dlopen torch's native libraries without holding the GIL; the names loaded.
 
@@ -67,12 +109,9 @@ def preload_torch_libraries() -> list[str]:
     if spec is None or not spec.submodule_search_locations:
         return []
     lib_dir = Path(next(iter(spec.submodule_search_locations))) / "lib"
-    try:
-        dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes drops the GIL around it
-    except (OSError, AttributeError):
+    dlopen = _libc_dlopen()
+    if dlopen is None:
         return []
-    dlopen.restype = ctypes.c_void_p
-    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
     loaded = []
     for name in TORCH_NATIVE_LIBRARIES:
         path = lib_dir / name
@@ -135,6 +174,7 @@ __all__ = [
     "ENGINE_PACKAGES",
     "FIRST_RUN_LIBRARIES",
     "import_package_modules",
+    "preload_multimedia_libraries",
     "preload_torch_libraries",
     "warm_up_imports",
     "warm_up_steps",

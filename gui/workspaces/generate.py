@@ -53,7 +53,7 @@ from core.models.catalog import FAMILIES, get_family
 from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
 from gui.engine import JobError, PreviewFrame, probe_devices
-from gui.warmup import warm_up_steps
+from gui.warmup import preload_multimedia_libraries, warm_up_steps
 from gui.widgets.demo_banner import DemoBanner
 from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.form_state import FormState
@@ -365,8 +365,16 @@ class GenerateWorkspace(QWidget):
                     ),
                 )
         # The media backend loads on the GUI thread: do it now, not when the first result
-        # arrives in the middle of a run's end.
-        QTimer.singleShot(PLAYER_WARM_UP_MS, self.player.prepare)
+        # arrives in the middle of a run's end; its native libraries are loaded first, off the
+        # GUI thread and without the GIL (gui/warmup.py).
+        QTimer.singleShot(PLAYER_WARM_UP_MS, self._prepare_player)
+
+    def _prepare_player(self) -> None:
+        self.bus.engine.run_io(
+            preload_multimedia_libraries,
+            on_done=lambda _loaded: self.player.prepare(),
+            on_error=lambda _error: self.player.prepare(),
+        )
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,29 @@ def test_a_step_runs_without_the_collector_and_freezes_what_it_made() -> None:
         assert gc.get_freeze_count() >= frozen_before + 1000
     finally:
         gc.unfreeze()  # leave the test process as it was
+
+
+def test_multimedia_libraries_preload_off_the_gui_thread_and_the_player_still_works() -> None:
+    code = (
+        "import threading; from gui.warmup import preload_multimedia_libraries\n"
+        "out = []\n"
+        "t = threading.Thread(target=lambda: out.append(preload_multimedia_libraries()))\n"
+        "t.start(); t.join()\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from PySide6.QtMultimedia import QMediaFormat, QMediaPlayer\n"
+        "app = QApplication([])\n"
+        "player = QMediaPlayer()\n"
+        "mp4 = QMediaFormat.FileFormat.MPEG4 in QMediaFormat().supportedFileFormats(\n"
+        "    QMediaFormat.ConversionMode.Decode)\n"
+        "print(','.join(out[0]), 'libffmpegmediaplugin.so' in maps, mp4)\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_LOGGING_RULES="qt.*=false")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    assert out == [
+        "libQt6Multimedia.so.6,libQt6MultimediaWidgets.so.6,libffmpegmediaplugin.so",
+        "True",
+        "True",
+    ]
