@@ -70,7 +70,9 @@ class StallMeter:
 
 def start_up_while_typing(app, meter: StallMeter) -> dict[str, float]:
     """A second window's start-up with keys typed into its prompt; the stalls while typing."""
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    import gc
+
+    from PySide6.QtCore import QEvent, QEventLoop, Qt, QTimer
     from PySide6.QtTest import QTest
 
     from gui.main_window import MainWindow
@@ -95,6 +97,11 @@ def start_up_while_typing(app, meter: StallMeter) -> dict[str, float]:
     stats["torch_imported_while_typing"] = "torch" in sys.modules
     window.bus.shutdown()
     window.close()
+    # Tear this window down now, not during the phases measured next.
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    keys.timeout.disconnect()
+    gc.collect()
     return stats
 
 

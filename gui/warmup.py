@@ -45,6 +45,20 @@ FIRST_RUN_LIBRARIES = (
     "PIL.Image",
     "imageio",
     "imageio_ffmpeg",
+    # What a first run still imported after the above (diffusers 0.42: the pipeline's guiders,
+    # the scheduler and the ones it lists as compatible; the T5 tokenizer; imageio's writer).
+    "diffusers.guiders",
+    "diffusers.schedulers.scheduling_unipc_multistep",
+    "diffusers.schedulers.scheduling_ddpm",
+    "diffusers.schedulers.scheduling_deis_multistep",
+    "diffusers.schedulers.scheduling_dpmsolver_singlestep",
+    "diffusers.schedulers.scheduling_edm_euler",
+    "diffusers.schedulers.scheduling_k_dpm_2_ancestral_discrete",
+    "diffusers.schedulers.scheduling_k_dpm_2_discrete",
+    "transformers.models.t5.tokenization_t5",
+    "imageio.plugins.ffmpeg",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
 )
 # The engine's own packages are walked rather than listed, so a new module cannot be missed.
 ENGINE_PACKAGES = ("core.mx", "core.backends", "core.quant", "core.models", "core.generate")
