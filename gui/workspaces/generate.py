@@ -148,7 +148,7 @@ class GenerateWorkspace(QWidget):
     def __init__(self, bus: AppBus, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bus = bus
-        self.state = FormState()
+        self.state = FormState(writer=lambda write: bus.engine.run_io(write))  # fsync off
         self.choices: list[ModelChoice] = []
         self.job: Any = None
         self.last_outcome: Any = None

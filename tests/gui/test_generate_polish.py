@@ -152,3 +152,26 @@ def test_the_main_window_notifies_when_a_run_ends(qtbot, installed_demo, monkeyp
     finally:
         win.bus.shutdown()
         win.close()
+
+
+def test_form_state_is_written_off_the_gui_thread_newest_last(tmp_path) -> None:
+    """Saved on every Generate, and an fsync can take seconds on a busy disk: written by a
+    writer (the I/O pool); writes run in any order and the file still ends at the newest."""
+    import json
+    import threading
+
+    from gui.widgets.form_state import FormState
+
+    queued: list = []
+    state = FormState(tmp_path / "state.json", writer=queued.append)
+    state.remember("demo", {"steps": 4})
+    state.remember("demo", {"steps": 9})
+    assert not (tmp_path / "state.json").exists()  # nothing written on the calling thread
+    threads = [threading.Thread(target=write) for write in reversed(queued)]  # any order
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    saved = json.loads((tmp_path / "state.json").read_text("utf-8"))
+    assert saved["models"]["demo"] == {"steps": 9}
+    assert FormState(tmp_path / "state.json").get("demo") == {"steps": 9}
