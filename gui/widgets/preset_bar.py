@@ -260,7 +260,10 @@ class PresetBar(QWidget):
     # ---- dialogs (tests replace these) -------------------------------------------------------
     def ask_name(self, default: str) -> str | None:
         name, ok = QInputDialog.getText(
-            self, "Save as preset", "Preset name (an existing name is replaced):", text=default
+            self,
+            "Save as preset",
+            "Name of the preset (a new name, or an existing one):",
+            text=default,
         )
         return name.strip() if ok and name.strip() else None
 
