@@ -41,6 +41,11 @@ def configure_application(app: QApplication) -> None:
 
 def run_app(argv: list[str] | None = None) -> int:
     """Open the main window and run the event loop (torch is imported only after it shows)."""
+    from core.commands.quiet import quiet_libraries
+    from gui.qt_logging import quiet_qt_multimedia
+
+    quiet_qt_multimedia()  # before Qt reads its logging rules
+    quiet_libraries()  # the window shows progress; library bars and warnings only add noise
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     configure_application(app)
     from gui.main_window import MainWindow

@@ -26,6 +26,7 @@ class AppBus(QObject):
     apply_settings = Signal(dict)  # request dict (from a preset, history or a dropped video)
     library_changed = Signal()  # the model library was edited
     presets_changed = Signal()  # a user preset was saved, renamed, deleted or imported
+    preset_saved = Signal(str, str)  # family, name: Generate saved its form as this preset
     history_changed = Signal()  # a new video was written
     status = Signal(str)  # one-line message for the status bar
     show_workspace = Signal(str)  # workspace title to bring to front

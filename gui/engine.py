@@ -24,7 +24,9 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,7 @@ from PySide6.QtCore import (
     Qt,
     QThread,
     QThreadPool,
+    QTimer,
     Signal,
     Slot,
 )
@@ -45,6 +48,9 @@ from core.progress import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 _ORPHANED_THREADS: list[Any] = []  # engine threads still busy at shutdown (see Engine.shutdown)
+# Idle jobs (the start-up warm-up) wait this long after the user's last edit: a step's GIL-bound
+# import then never competes with typing.
+IDLE_AFTER_ACTIVITY_S = 1.0
 
 
 @dataclass
@@ -243,6 +249,13 @@ class Engine(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
         self._shut_down = False
+        # Idle jobs: GUI-side queue, fed to the worker one at a time when nothing else waits.
+        self._idle: deque[tuple[str, Callable[[], Any], Any, Any]] = deque()
+        self._idle_running = False
+        self._last_activity = -IDLE_AFTER_ACTIVITY_S
+        self._idle_timer = QTimer(self)
+        self._idle_timer.setSingleShot(True)
+        self._idle_timer.timeout.connect(self._pump_idle)
         app = QCoreApplication.instance()
         if app is not None:  # last line of defence: never leave the thread running at exit
             app.aboutToQuit.connect(self.shutdown)
@@ -334,6 +347,61 @@ class Engine(QObject):
         self._pool.start(_IoTask(self, job, fn))
         return job
 
+    def submit_idle(
+        self,
+        fn: Callable[[], Any],
+        *,
+        name: str,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+    ) -> None:
+        """Queue housekeeping ``fn()`` that yields to everything else.
+
+        Idle jobs run one at a time, in order, only when no other engine job runs or waits and
+        the user has not edited anything for ``IDLE_AFTER_ACTIVITY_S``. So a job the user asks
+        for (even one submitted after them) waits for at most the one idle job running.
+        """
+        if self._shut_down:
+            return
+        self._idle.append((name, fn, on_done, on_error))
+        self._pump_idle()
+
+    def note_user_activity(self) -> None:
+        """The user is editing: hold back idle jobs for a moment (cheap; call it per edit)."""
+        self._last_activity = time.monotonic()
+
+    @property
+    def idle_pending(self) -> bool:
+        """Idle jobs are queued or one is running."""
+        return bool(self._idle) or self._idle_running
+
+    def _pump_idle(self) -> None:
+        if self._shut_down or self._idle_running or not self._idle or self._runner_jobs:
+            return  # _finish pumps again when the engine empties
+        wait = self._last_activity + IDLE_AFTER_ACTIVITY_S - time.monotonic()
+        if wait > 0:
+            self._idle_timer.start(int(wait * 1000) + 1)
+            return
+        name, fn, on_done, on_error = self._idle.popleft()
+        self._idle_running = True
+
+        def finished(callback: Callable[..., None] | None, *args: Any) -> None:
+            self._idle_running = False
+            if callback is not None:
+                callback(*args)
+            self._pump_idle()
+
+        self.submit(
+            lambda ctx: fn(),
+            name=name,
+            background=True,
+            on_done=lambda result: finished(on_done, result),
+            on_error=lambda error: finished(
+                on_error or (lambda e: log.warning("%s failed: %s", name, e.message)), error
+            ),
+            on_cancelled=lambda: finished(None),
+        )
+
     def _dropped(self, name: str) -> Job:
         job = Job(next(self._ids), name, finished=True)
         job.token.cancel("the engine was shut down")
@@ -364,6 +432,9 @@ class Engine(QObject):
         if self._shut_down:
             return True
         self._shut_down = True
+        self._idle.clear()
+        self._idle_running = False
+        self._idle_timer.stop()
         self.cancel_all("the app is closing")
         if not self._thread.isRunning():
             self._pool.waitForDone(timeout_ms)
@@ -403,6 +474,8 @@ class Engine(QObject):
             self._runner_jobs.remove(job_id)
             if not self._runner_jobs:
                 self.busy_changed.emit(False)
+                if not self._idle_running:
+                    QTimer.singleShot(0, self._pump_idle)
         return job
 
     def _on_done(self, job_id: int, result: Any) -> None:
@@ -455,39 +528,3 @@ def probe_devices() -> list[tuple[str, str]]:
             )
     found.append(("cpu", f"CPU ({torch.get_num_threads()} threads)"))
     return found
-
-
-def warm_up_imports() -> None:
-    """Import what the first generation needs (torch, diffusers' Wan pipelines, transformers).
-
-    Run on the engine thread right after start-up: a first import of these holds the GIL for
-    long stretches (C extension set-up), so doing it while the user is still typing keeps
-    those pauses out of the first run.
-    """
-    import importlib
-    import pkgutil
-
-    # The runner imports these lazily, inside a job. Each first import compiles or executes a
-    # module under the GIL (compiling one from source, when no .pyc can be written, stalled the
-    # GUI for 390 ms in bench/gui_latency.py), so they are all paid for here, before any run.
-    # The engine's own packages are walked rather than listed, so a new module cannot be missed.
-    for name in _FIRST_RUN_LIBRARIES:
-        importlib.import_module(name)
-    for package_name in _ENGINE_PACKAGES:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.walk_packages(package.__path__, f"{package_name}."):
-            importlib.import_module(module.name)
-
-
-# Third-party modules that core imports inside functions on the way to a first video.
-_FIRST_RUN_LIBRARIES = (
-    "torch",
-    "diffusers.pipelines.wan.pipeline_wan",
-    "diffusers.pipelines.wan.pipeline_wan_i2v",
-    "transformers.models.umt5.modeling_umt5",
-    "accelerate",
-    "PIL.Image",
-    "imageio",
-    "imageio_ffmpeg",
-)
-_ENGINE_PACKAGES = ("core.mx", "core.backends", "core.quant", "core.models", "core.generate")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QWidget
 from core import __version__
 from gui.app import settings
 from gui.bus import AppBus
+from gui.notifier import RunNotifier
 from gui.workspaces.generate import GenerateWorkspace
 from gui.workspaces.history import HistoryWorkspace
 from gui.workspaces.models import ModelsWorkspace
@@ -74,6 +75,8 @@ class MainWindow(QMainWindow):
         self.bus = AppBus(self)
         for cls in (GenerateWorkspace, ModelsWorkspace, PresetsWorkspace, HistoryWorkspace):
             self.add_workspace(cls.TITLE, cls(self.bus))
+        self.notifier = RunNotifier(self)
+        self.workspaces[GenerateWorkspace.TITLE].run_finished.connect(self.notifier.run_finished)
         self.bus.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.bus.show_workspace.connect(self.show_workspace)
         self._build_menu()

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("generate.py", ["--repeat", "1"], "measure"),
         ("quant_memory.py", [], "model"),
         ("lora.py", ["--part", "lightning", "--repeat", "1"], "part"),
+        ("mx_linear.py", ["--quick", "--tokens", "64", "--shapes", "256x128"], "M,K,N"),
     ],
 )
 def test_bench_runs_and_writes_its_figures(

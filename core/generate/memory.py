@@ -25,6 +25,7 @@ import json
 import math
 import os
 import struct
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,55 @@ def host_available_bytes() -> int | None:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    """Memory on one device right now, for the progress display (bytes; None = unknown).
+
+    ``scope`` says what ``used`` counts: on the CPU the app's own resident memory ("process"),
+    on an accelerator everything allocated on it ("device", other processes included).
+    """
+
+    device: str
+    used: int | None
+    free: int | None
+    total: int | None = None
+    scope: str = "device"
+
+
+def device_memory(device: str) -> DeviceMemory:
+    """In use and free on ``device`` ("cpu", "cuda[:i]", "npu[:i]"); cheap enough to poll.
+
+    The CPU reading never imports torch (two small /proc reads). An accelerator is asked through
+    torch only when a run has already imported it: a poll must never pay torch's import.
+    """
+    kind = device.split(":")[0]
+    if kind == "cpu":
+        return DeviceMemory(
+            device, process_resident_bytes(), host_available_bytes(), None, "process"
+        )
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return DeviceMemory(device, None, None)
+    try:
+        module = torch.cuda if kind == "cuda" else getattr(torch, kind, None)
+        if module is None or not module.is_available():
+            return DeviceMemory(device, None, None)
+        free, total = module.mem_get_info(torch.device(device))
+    except Exception:  # a driver hiccup must not break the display
+        return DeviceMemory(device, None, None)
+    return DeviceMemory(device, int(total - free), int(free), int(total))
+
+
+def process_resident_bytes() -> int | None:
+    """This process's resident memory now (Linux /proc/self/statm), None elsewhere."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
 
 

@@ -11,13 +11,14 @@ import json
 import os
 import shutil
 import tempfile
-import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from core import __version__
 from core.models.catalog import Family, get_family
+from core.progress import Progress, ProgressCallback
 
 MARKER_FILE = "wan_studio.json"
 DEMO_NOTE = "demo model: random weights"
@@ -27,6 +28,28 @@ DEMO_DEFAULTS: dict[str, dict[str, Any]] = {
     "i2v-a14b": {"size": (128, 128), "frames": 9, "steps": 4},
     "ti2v-5b": {"size": (128, 128), "frames": 9, "steps": 4},
 }
+
+
+# The steps of creating a demo model, as reported to a progress callback (stage, label).
+DEMO_STEPS: tuple[tuple[str, str], ...] = (
+    ("import", "Loading torch and diffusers"),
+    ("text_encoder", "Building the text encoder"),
+    ("vae", "Building the VAE"),
+    ("transformer", "Building the transformer"),
+    ("save", "Saving the model"),
+)
+
+
+def _reporter(progress: ProgressCallback | None, total: int) -> Callable[[str], None]:
+    """A function that reports the start of the named step as ``Progress(done=its index)``."""
+    labels = dict(DEMO_STEPS)
+    order = [key for key, _ in DEMO_STEPS]
+
+    def report(stage: str) -> None:
+        if progress is not None:
+            progress(Progress(stage, order.index(stage), total, labels[stage]))
+
+    return report
 
 
 class DemoModelError(ValueError):
@@ -63,8 +86,15 @@ def _build_tokenizer(words: list[str]):
     return T5Tokenizer(vocab=vocab, extra_ids=0)
 
 
-def build_demo_pipeline(family: Family | str, seed: int = 0):
-    """Build the demo pipeline in memory (deterministic from ``seed``)."""
+def build_demo_pipeline(
+    family: Family | str, seed: int = 0, progress: ProgressCallback | None = None
+):
+    """Build the demo pipeline in memory (deterministic from ``seed``).
+
+    ``progress`` hears the start of each step of ``DEMO_STEPS`` except the final save.
+    """
+    report = _reporter(progress, len(DEMO_STEPS))
+    report("import")
     import torch
     from diffusers import (
         AutoencoderKLWan,
@@ -79,10 +109,12 @@ def build_demo_pipeline(family: Family | str, seed: int = 0):
     cfg = demo_configs()
     tokenizer = _build_tokenizer(cfg["vocabulary"])
 
+    report("text_encoder")
     torch.manual_seed(seed)
     text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), **cfg["text_encoder"]))
     text_encoder.eval()
 
+    report("vae")
     if fam.vae_z_dim == 48:  # Wan2.2 VAE (TI2V-5B)
         vae_cfg = dict(cfg["vae_wan22"])
     else:  # Wan2.1 VAE (A14B)
@@ -97,6 +129,7 @@ def build_demo_pipeline(family: Family | str, seed: int = 0):
     in_channels = 2 * z + 4 if fam.key == "i2v-a14b" else z
     tcfg = dict(cfg["transformer"])
     tcfg["patch_size"] = tuple(tcfg["patch_size"])
+    report("transformer")
     experts = []
     for i in range(fam.experts):
         torch.manual_seed(seed + 10 + i)
@@ -125,8 +158,12 @@ def create_demo_model(
     out: str | os.PathLike[str] | None = None,
     seed: int = 0,
     overwrite_empty_ok: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Write a demo model folder; returns its path.
+
+    ``progress`` hears the start of each step of ``DEMO_STEPS`` (the GUI shows them: on a
+    busy machine the first one, importing torch, can take a minute).
 
     Refuses an existing non-empty ``out`` (nothing is overwritten). The folder is written to a
     temporary sibling and renamed into place, so a crash never leaves a half-written model.
@@ -151,8 +188,8 @@ def create_demo_model(
             raise DemoModelError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
 
-    started = time.perf_counter()
-    pipe = build_demo_pipeline(fam, seed=seed)
+    pipe = build_demo_pipeline(fam, seed=seed, progress=progress)
+    _reporter(progress, len(DEMO_STEPS))("save")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
@@ -177,5 +214,4 @@ def create_demo_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    del started
     return target

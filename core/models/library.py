@@ -45,6 +45,7 @@ from core.atomicio import (
     remove_stale_temp_files,
 )
 from core.models.catalog import get_family
+from core.progress import ProgressCallback
 
 if TYPE_CHECKING:
     from core.models.inspect import FolderInfo
@@ -442,8 +443,12 @@ class Library:
                 ) from None
         return folder
 
-    def ensure_demo(self, family: str = "t2v-a14b") -> LibraryEntry:
-        """The family's demo model, created in the app data folder if missing, and registered."""
+    def ensure_demo(
+        self, family: str = "t2v-a14b", progress: ProgressCallback | None = None
+    ) -> LibraryEntry:
+        """The family's demo model, created in the app data folder if missing, and registered.
+
+        ``progress`` hears each step of creating it (core.models.demo.DEMO_STEPS)."""
         fam = get_family(family)
         if self.read_only_reason:
             raise LibraryReadOnlyError(
@@ -454,7 +459,7 @@ class Library:
         target = paths.demo_model_dir(fam.key)
         if not (target.is_dir() and is_demo_model(target)):
             try:
-                create_demo_model(fam.key, target)
+                create_demo_model(fam.key, target, progress=progress)
             except DemoModelError as exc:
                 raise LibraryError(str(exc)) from None
         existing = self.find_folder(target)

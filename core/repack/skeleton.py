@@ -1,117 +1,156 @@
-"""The tensors a Diffusers WanTransformer3DModel expects, from its config, without weights.
+"""The tensors a Diffusers WanTransformer3DModel expects, from its config alone.
 
-Why: a repack must prove its output is complete before it is renamed into place. The only
-authority on which tensors (and shapes) the model has is diffusers itself, so the model is
-instantiated on the meta device (no memory) from the ORIGINAL config and its state-dict keys
-are read.
+Why: a repack must prove its output is complete before it is renamed into place, so the
+planner and the verifier need every tensor name and shape of the model. Building the model on
+the meta device answers that but costs the diffusers import (about 10 s and 400 MB on a cold
+start: it made `wan-studio repack` 4x `cp -r`). The module tree of WanTransformer3DModel is
+small and fixed, so its state dict is derived here directly from config.json, in pure Python.
 
-Importing torch + diffusers costs about 400 MB of RSS, more than the whole streaming repack
-needs. A process that has not imported torch yet (the `wan-studio repack` CLI) therefore asks a
-short-lived child interpreter for the shapes; a process that already holds torch (the GUI,
-tests) builds the skeleton in-process. Both run the same function.
+The derivation mirrors diffusers' ``transformer_wan.py`` (WanTransformer3DModel, its blocks,
+WanAttention, WanTimeTextImageEmbedding, WanImageEmbedding, FeedForward), key order included.
+``tests/core/repack/test_skeleton.py`` checks it against diffusers' own meta-device model for
+every Wan2.2 family's config and for each optional part (image embedder, added K/V, no
+cross-attention norm), so a diffusers change that moves a tensor fails there.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+import math
 from typing import Any
 
 from core.repack.errors import RepackInputError
 
 TRANSFORMER_CLASS = "WanTransformer3DModel"
-_CHILD_TIMEOUT = 600.0
+# WanTransformer3DModel.__init__ defaults (diffusers), used for keys a config leaves out.
+DEFAULTS: dict[str, Any] = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 40,
+    "attention_head_dim": 128,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 13824,
+    "num_layers": 40,
+    "cross_attn_norm": True,
+    "image_dim": None,
+    "added_kv_proj_dim": None,
+    "pos_embed_seq_len": None,
+}
+_REQUIRED_INTS = (
+    "num_attention_heads",
+    "attention_head_dim",
+    "in_channels",
+    "text_dim",
+    "freq_dim",
+    "ffn_dim",
+    "num_layers",
+)
+_OPTIONAL_INTS = ("image_dim", "added_kv_proj_dim", "pos_embed_seq_len")
+
+Shapes = dict[str, tuple[int, ...]]
 
 
-def expected_shapes(
-    config: dict[str, Any], source: str = "config.json", in_process: bool | None = None
-) -> dict[str, tuple[int, ...]]:
-    """Diffusers state-dict key -> shape for a transformer config (meta device, no weights).
-
-    ``in_process`` None: in-process when torch is already imported, else in a child process.
-    """
+def expected_shapes(config: dict[str, Any], source: str = "config.json") -> Shapes:
+    """Diffusers state-dict key -> shape for a transformer config (no torch, no diffusers)."""
     cls = config.get("_class_name", TRANSFORMER_CLASS)
     if cls != TRANSFORMER_CLASS:
         raise RepackInputError(
             f"{source}: the transformer is a {cls}, not a {TRANSFORMER_CLASS}; pick the original "
             "Diffusers folder of a Wan2.2 model"
         )
-    config_json = json.dumps(config, sort_keys=True)
-    if in_process is None:
-        in_process = "torch" in sys.modules
-    shapes = _shapes_here(config_json, source) if in_process else _shapes_child(config_json, source)
-    return dict(shapes)
+    c = _read_config(config, source)
+    heads, head_dim = c["num_attention_heads"], c["attention_head_dim"]
+    dim = heads * head_dim
+    out_channels = c["out_channels"] or c["in_channels"]
+    patch = c["patch_size"]
+    shapes: Shapes = {"scale_shift_table": (1, 2, dim)}
+    shapes["patch_embedding.weight"] = (dim, c["in_channels"], *patch)
+    shapes["patch_embedding.bias"] = (dim,)
+
+    embedder = "condition_embedder"
+    _linear(shapes, f"{embedder}.time_embedder.linear_1", c["freq_dim"], dim)
+    _linear(shapes, f"{embedder}.time_embedder.linear_2", dim, dim)
+    _linear(shapes, f"{embedder}.time_proj", dim, 6 * dim)
+    _linear(shapes, f"{embedder}.text_embedder.linear_1", c["text_dim"], dim)
+    _linear(shapes, f"{embedder}.text_embedder.linear_2", dim, dim)
+    image_dim = c["image_dim"]
+    if image_dim is not None:
+        image = f"{embedder}.image_embedder"
+        if c["pos_embed_seq_len"] is not None:
+            shapes[f"{image}.pos_embed"] = (1, c["pos_embed_seq_len"], image_dim)
+        _norm(shapes, f"{image}.norm1", image_dim, bias=True)
+        _linear(shapes, f"{image}.ff.net.0.proj", image_dim, image_dim)
+        _linear(shapes, f"{image}.ff.net.2", image_dim, dim)
+        _norm(shapes, f"{image}.norm2", dim, bias=True)
+
+    # In a block, attention heads have dim // heads channels (== attention_head_dim).
+    inner = (dim // heads) * heads
+    for i in range(c["num_layers"]):
+        block = f"blocks.{i}"
+        shapes[f"{block}.scale_shift_table"] = (1, 6, dim)
+        for attn in ("attn1", "attn2"):
+            prefix = f"{block}.{attn}"
+            _linear(shapes, f"{prefix}.to_q", dim, inner)
+            _linear(shapes, f"{prefix}.to_k", dim, inner)
+            _linear(shapes, f"{prefix}.to_v", dim, inner)
+            _linear(shapes, f"{prefix}.to_out.0", inner, dim)
+            _norm(shapes, f"{prefix}.norm_q", inner, bias=False)
+            _norm(shapes, f"{prefix}.norm_k", inner, bias=False)
+            if attn == "attn2" and c["added_kv_proj_dim"] is not None:
+                _linear(shapes, f"{prefix}.add_k_proj", c["added_kv_proj_dim"], inner)
+                _linear(shapes, f"{prefix}.add_v_proj", c["added_kv_proj_dim"], inner)
+                _norm(shapes, f"{prefix}.norm_added_k", inner, bias=False)
+        if c["cross_attn_norm"]:
+            _norm(shapes, f"{block}.norm2", dim, bias=True)
+        _linear(shapes, f"{block}.ffn.net.0.proj", dim, c["ffn_dim"])
+        _linear(shapes, f"{block}.ffn.net.2", c["ffn_dim"], dim)
+
+    _linear(shapes, "proj_out", dim, out_channels * math.prod(patch))
+    return shapes
 
 
-@functools.lru_cache(maxsize=8)
-def _shapes_here(config_json: str, source: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    import logging
-
-    from accelerate import init_empty_weights
-    from diffusers import WanTransformer3DModel
-
-    config = json.loads(config_json)
-    config.pop("quantization_config", None)
-    quiet = logging.getLogger("diffusers")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # unknown keys in hand-edited configs are not our concern
-    try:
-        with init_empty_weights():
-            model = WanTransformer3DModel.from_config(config)
-    except Exception as exc:  # diffusers raises TypeError/ValueError/... for a bad config
-        raise RepackInputError(
-            f"{source}: diffusers cannot build {TRANSFORMER_CLASS} from this config "
-            f"({type(exc).__name__}: {exc}); pick the original Diffusers folder of a Wan2.2 model"
-        ) from exc
-    finally:
-        quiet.setLevel(level)
-    return tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
+def _linear(shapes: Shapes, name: str, in_features: int, out_features: int) -> None:
+    shapes[f"{name}.weight"] = (out_features, in_features)
+    shapes[f"{name}.bias"] = (out_features,)
 
 
-@functools.lru_cache(maxsize=8)
-def _shapes_child(config_json: str, source: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "core.repack.skeleton", source],
-            input=config_json,
-            capture_output=True,
-            text=True,
-            timeout=_CHILD_TIMEOUT,
-            env=env,
-            cwd=root,
+def _norm(shapes: Shapes, name: str, size: int, bias: bool) -> None:
+    shapes[f"{name}.weight"] = (size,)
+    if bias:
+        shapes[f"{name}.bias"] = (size,)
+
+
+def _read_config(config: dict[str, Any], source: str) -> dict[str, Any]:
+    """The shape-deciding values of a config, defaults filled in, or a RepackInputError."""
+
+    def bad(key: str, value: Any, what: str) -> RepackInputError:
+        return RepackInputError(
+            f"{source}: {key} must be {what}, not {value!r}; diffusers cannot build "
+            f"{TRANSFORMER_CLASS} from this config. Pick the original Diffusers folder of a "
+            "Wan2.2 model"
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RepackInputError(f"{source}: could not build the model skeleton ({exc})") from exc
-    try:
-        answer = json.loads(done.stdout)
-    except ValueError:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise RepackInputError(
-            f"{source}: could not build the model skeleton: {' / '.join(tail)}"
-        ) from None
-    if "error" in answer:
-        raise RepackInputError(answer["error"])
-    return tuple((k, tuple(v)) for k, v in answer["shapes"])
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    values = {key: config.get(key, default) for key, default in DEFAULTS.items()}
+    for key in _REQUIRED_INTS:
+        if not whole(values[key]):
+            raise bad(key, values[key], "a positive whole number")
+    out = values["out_channels"]
+    if out is not None and not (whole(out) or out == 0):
+        raise bad("out_channels", out, "a positive whole number")
+    for key in _OPTIONAL_INTS:
+        if values[key] is not None and not whole(values[key]):
+            raise bad(key, values[key], "a positive whole number or null")
+    patch = values["patch_size"]
+    if not isinstance(patch, (list, tuple)) or len(patch) != 3 or not all(map(whole, patch)):
+        raise bad("patch_size", patch, "three positive whole numbers")
+    values["patch_size"] = tuple(patch)
+    if not isinstance(values["cross_attn_norm"], bool):
+        raise bad("cross_attn_norm", values["cross_attn_norm"], "true or false")
+    return values
 
 
-def _main() -> int:
-    """Child entry point: config JSON on stdin -> {"shapes": [[key, shape], ...]} on stdout."""
-    source = sys.argv[1] if len(sys.argv) > 1 else "config.json"
-    try:
-        shapes = _shapes_here(sys.stdin.read(), source)
-    except RepackInputError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 2
-    print(json.dumps({"shapes": [[k, list(v)] for k, v in shapes]}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
+__all__ = ["DEFAULTS", "TRANSFORMER_CLASS", "expected_shapes"]

@@ -4,10 +4,18 @@ A JSON file in the app's config folder (``generate-state.json``), written atomic
 that cannot be read is set aside (core.atomicio) and the form starts from the model defaults.
 Per-run inputs that belong to one run only (the output path) are not kept; the prompt and the
 start image are, because users iterate on them.
+
+The file is saved on every Generate and model switch, and an atomic write fsyncs: on a disk
+busy with a repack that can take seconds, so the workspace hands writes to a background
+``writer`` (the engine's I/O pool). Writes are serialized and each writes the newest state, so
+the file never goes back to an older one whatever order the pool runs them in.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +30,16 @@ _DROP = ("output", "model", "kind", "schema")
 class FormState:
     """Remembered form values keyed by the request's ``model`` value."""
 
-    def __init__(self, file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        file: str | Path | None = None,
+        writer: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> None:
         self.file = Path(file) if file is not None else paths.config_dir() / "generate-state.json"
+        self._writer = writer  # runs a write function elsewhere; None: write here, now
+        self._pending: dict[str, Any] | None = None
+        self._pending_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self.warning: str | None = None
         self._models: dict[str, dict[str, Any]] = {}
         self.last_model: str | None = None
@@ -54,7 +70,23 @@ class FormState:
         self.save()
 
     def save(self) -> None:
-        atomic_write_json(
-            self.file,
-            {"version": STATE_VERSION, "last_model": self.last_model, "models": self._models},
-        )
+        """Write the state (through the writer when there is one)."""
+        document = {
+            "version": STATE_VERSION,
+            "last_model": self.last_model,
+            "models": copy.deepcopy(self._models),  # the writer's copy: edits go on meanwhile
+        }
+        with self._pending_lock:
+            self._pending = document
+        if self._writer is None:
+            self.flush()
+        else:
+            self._writer(self.flush)
+
+    def flush(self) -> None:
+        """Write the newest pending state, if any (safe from any thread)."""
+        with self._write_lock:
+            with self._pending_lock:
+                document, self._pending = self._pending, None
+            if document is not None:
+                atomic_write_json(self.file, document)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtGui import QRegularExpressionValidator, QTextLayout
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -66,14 +66,38 @@ def _duration_text(frames: int, fps: int) -> str:
 
 
 class PromptEdit(QPlainTextEdit):
-    """Plain text that stays a few lines tall and moves focus on Tab (it is a form field)."""
+    """Plain text that shows exactly ``lines`` whole lines and moves focus on Tab.
+
+    Why measured: the official negative prompt is Chinese, drawn from a fallback CJK font whose
+    lines are taller than the widget font's ``lineSpacing``; a height from that cut the second
+    line in half. The height is the real laid-out line height of mixed Latin and CJK text, and
+    the bottom margin is a viewport margin, so the next line never peeks in half-drawn.
+    """
+
+    SAMPLE = "Ag色调艳丽"  # Latin + CJK: the tallest line either script makes
 
     def __init__(self, lines: int, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.lines = lines
         self.setTabChangesFocus(True)
+        # Lines wrap, so a horizontal bar is never needed; shown transiently it ate a line.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setPlaceholderText(placeholder)
-        height = self.fontMetrics().lineSpacing() * lines + 14
-        self.setFixedHeight(height)
+        self._fit_height()
+
+    def line_height(self) -> float:
+        """Height of one laid-out line of this box's text (font fallback included)."""
+        layout = QTextLayout(self.SAMPLE, self.font())
+        layout.beginLayout()
+        line = layout.createLine()
+        layout.endLayout()
+        return line.height()
+
+    def _fit_height(self) -> None:
+        margin = round(self.document().documentMargin())
+        self.setViewportMargins(0, 0, 0, margin)  # breathing room that never shows text
+        text = math.ceil(self.line_height() * self.lines)
+        self.setFixedHeight(2 * self.frameWidth() + margin + text + margin)
 
     def text(self) -> str:
         return self.toPlainText()
@@ -304,6 +328,34 @@ class GenerateForm(QWidget):
         layout.addWidget(self.advanced_toggle)
         layout.addWidget(self.advanced)
         layout.addStretch(1)
+
+    def tab_chain(self) -> list[QWidget]:
+        """The form's focusable widgets in reading order (the workspace chains them)."""
+        size = self.size
+        return [
+            self.prompt,
+            self.negative_prompt,
+            self.reset_negative,
+            self.image.choose_button,
+            self.image.clear_button,
+            size.combo,
+            size.width_spin,
+            size.height_spin,
+            self.frames,
+            self.fps,
+            self.fps_lock,
+            self.steps,
+            self.guidance_high,
+            self.guidance_low,
+            self.seed_random,
+            self.seed,
+            self.reuse_seed,
+            self.advanced_toggle,
+            self.shift,
+            self.boundary,
+            self.quant,
+            self.device,
+        ]
 
     def _toggle_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)

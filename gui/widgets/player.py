@@ -325,6 +325,9 @@ class PlayerWidget(QWidget):
         self.video_widget.setMinimumSize(160, 120)
         self.stack.addWidget(self.video_widget)
         player = QMediaPlayer(self)
+        from gui.qt_logging import quiet_ffmpeg
+
+        quiet_ffmpeg()  # the backend's FFmpeg is loaded now: no container dump per video
         player.setVideoOutput(self.video_widget)  # no audio output: muted by design
         player.setLoops(QMediaPlayer.Loops.Infinite)
         player.durationChanged.connect(self._on_duration)

@@ -158,13 +158,11 @@ class ProgressPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stages = StageList()
+        # Idle bars carry no text: their captions sit beside them, and a word inside a bar
+        # reads like its value. Text appears with the first real value.
         self.step_bar = QProgressBar()
-        self.step_bar.setTextVisible(True)
-        self.step_bar.setFormat("Steps")
         self.overall_bar = QProgressBar()
         self.overall_bar.setRange(0, 1000)
-        self.overall_bar.setTextVisible(True)
-        self.overall_bar.setFormat("Overall")
         self.rate_label = QLabel("")
         self.eta_label = QLabel("")
         self.elapsed_label = QLabel("")
@@ -222,9 +220,11 @@ class ProgressPanel(QWidget):
         self.stages.set_stages(stages_for(experts))
         self.step_bar.setRange(0, 1)
         self.step_bar.setValue(0)
-        self.step_bar.setFormat("Steps")
+        self.step_bar.setFormat("")
+        self.step_bar.setTextVisible(False)
         self.overall_bar.setValue(0)
-        self.overall_bar.setFormat("Overall")
+        self.overall_bar.setFormat("")
+        self.overall_bar.setTextVisible(False)
         self.rate_label.setText("")
         self.eta_label.setText("")
         self.elapsed_label.setText("")
@@ -270,6 +270,7 @@ class ProgressPanel(QWidget):
         value = round(max(0.0, min(1.0, fraction)) * 1000)
         self.overall_bar.setValue(max(value, self.overall_bar.value()))
         self.overall_bar.setFormat(f"{self.overall_bar.value() / 10:.0f}%")
+        self.overall_bar.setTextVisible(True)
 
     def _on_started(self, event: Any) -> None:
         self.status_label.setText(f"Seed {event.seed}")
@@ -278,6 +279,7 @@ class ProgressPanel(QWidget):
         self.step_bar.setRange(0, max(1, event.steps))
         self.step_bar.setValue(0)
         self.step_bar.setFormat(f"0/{event.steps}")
+        self.step_bar.setTextVisible(True)
         if event.switch_step is not None:
             self._switch = (event.switch_step, event.steps)
             if event.switch_step >= event.steps:
@@ -322,6 +324,7 @@ class ProgressPanel(QWidget):
         expert = {"high": "high-noise", "low": "low-noise"}.get(event.expert)
         inner = f"  ({expert} {event.index}/{event.total})" if expert else ""
         self.step_bar.setFormat(f"{event.overall_index}/{event.overall_total}{inner}")
+        self.step_bar.setTextVisible(True)
         self.rate_label.setText(_rate_text(event.it_per_s))
         self.eta_label.setText(f"ETA {format_seconds(event.eta_seconds)}")
         self.stages.set_state(event.stage, RUNNING, f"{event.index}/{event.total}")
@@ -343,6 +346,7 @@ class ProgressPanel(QWidget):
         self._stop(DONE)
         self.overall_bar.setValue(1000)
         self.overall_bar.setFormat("100%")
+        self.overall_bar.setTextVisible(True)
         total = event.timings.get("total") if isinstance(event.timings, dict) else None
         took = f" in {total:.1f} s" if isinstance(total, (int, float)) else ""
         self.status_label.setText(f"Done{took}: {Path(event.video).name}")

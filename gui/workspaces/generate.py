@@ -1,9 +1,15 @@
 """Generate workspace: pick a model and a preset, fill the form, watch the run, play the result.
 
-Left: model picker (from the library; a banner offers the demo model when it is empty), preset
-picker and the form (gui/widgets/generate_form.py), then Generate / Cancel with the reason when
-Generate is disabled. Right: the live preview during a run and the player afterwards, above the
-progress panel (stages, steps, it/s, ETA, expert switch, elapsed).
+Left: model picker (from the library; a banner offers the demo model when it is empty,
+gui/widgets/demo_banner.py), the preset bar (choose, "modified", save the form as a preset:
+gui/widgets/preset_bar.py) and the form (gui/widgets/generate_form.py), then Generate / Cancel
+with the reason when Generate is disabled. The form works before any model exists (the prompt
+has the focus at start); only Generate waits. Right: the live preview during a run and the
+player afterwards, above the progress panel (stages, steps, it/s, ETA, expert switch, elapsed)
+and the device memory line (gui/widgets/memory_meter.py).
+
+Start-up: the warm-up imports (gui/warmup.py) are queued as idle engine jobs once the window
+shows, so anything the user starts runs first and form edits hold them back.
 
 Rules live in core: every edit builds a GenerationRequest and shows ``validate()``'s issues at
 their fields. All torch work (generation, creating the demo model, probing devices) runs on the
@@ -12,6 +18,7 @@ engine thread (gui/engine.py); this module never imports torch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from pathlib import Path
@@ -45,19 +52,22 @@ from core.generate.request import (
 from core.models.catalog import FAMILIES, get_family
 from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
-from gui.engine import JobError, PreviewFrame, probe_devices, warm_up_imports
+from gui.engine import JobError, PreviewFrame, probe_devices
+from gui.warmup import preload_multimedia_libraries, warm_up_steps
+from gui.widgets.demo_banner import DemoBanner
 from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.form_state import FormState
 from gui.widgets.generate_form import GenerateForm, ModelChoice
 from gui.widgets.image_view import ImageView
+from gui.widgets.memory_meter import MemoryMeter
 from gui.widgets.player import PlayerWidget
+from gui.widgets.preset_bar import PresetBar
 from gui.widgets.progress_panel import ProgressPanel
 from gui.workspaces.generate_loras import attach_loras
 
 log = logging.getLogger(__name__)
 
 OUTPUT_DIR_KEY = "generate/output_dir"
-NO_PRESET = "— none —"
 PROBE_DELAY_MS = 300
 PLAYER_WARM_UP_MS = 1500
 
@@ -125,22 +135,6 @@ def _choice_for(name: str, path: Path, family: str | None, layout: str | None) -
     return ModelChoice(name, model, family, demo=demo, path=folder)
 
 
-_FIELD_NAMES = {
-    "width": "size",
-    "height": "size",
-    "negative_prompt": "negative prompt",
-    "guidance_high": "guidance",
-    "guidance_low": "guidance",
-    "boundary": "expert switch",
-}
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(float(a) - float(b)) < 1e-9
-    return a == b
-
-
 class GenerateWorkspace(QWidget):
     """The Generate tab (see the module docstring)."""
 
@@ -155,15 +149,15 @@ class GenerateWorkspace(QWidget):
     def __init__(self, bus: AppBus, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bus = bus
-        self.state = FormState()
+        self.state = FormState(writer=lambda write: bus.engine.run_io(write))  # fsync off
         self.choices: list[ModelChoice] = []
         self.job: Any = None
         self.last_outcome: Any = None
         self.error_box: QMessageBox | None = None
         self.issues: list[Any] = []
         self._current: ModelChoice | None = None
-        self._presets: Any = None
         self._probed = False
+        self._form_started = False  # the no-model form was filled once (keep what was typed)
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
         self._validate_timer.setInterval(120)  # image checks decode the file: not per keystroke
@@ -172,8 +166,9 @@ class GenerateWorkspace(QWidget):
         self._build()
         attach_loras(self)
         self.form.changed.connect(self._validate_timer.start)
+        self.form.changed.connect(self._user_edited)
         bus.library_changed.connect(self.reload_models)
-        bus.presets_changed.connect(self._reload_presets)
+        bus.presets_changed.connect(self._presets_changed)
         bus.apply_settings.connect(self.apply_settings)
         bus.use_model.connect(self.select_model_path)
         bus.play_video.connect(self.play)
@@ -198,35 +193,13 @@ class GenerateWorkspace(QWidget):
         self.demo_note = QLabel(f"{DEMO_NOTE}: videos from it are noise")
         self.demo_note.setObjectName("demoNote")
         self.demo_note.hide()
-        self.banner = QFrame()
-        self.banner.setObjectName("bannerFrame")
-        banner_text = QLabel(
-            "<b>No models yet.</b> Add a Wan2.2 model folder in Models, or create the demo "
-            "model to try the app now: a tiny model with random weights, made in seconds "
-            "(its videos are noise)."
-        )
-        banner_text.setWordWrap(True)
-        self.demo_family = QComboBox()
-        for key, fam in FAMILIES.items():
-            self.demo_family.addItem(fam.name.replace("Wan2.2-", ""), key)
-        self.create_demo = QPushButton("Create demo model")
-        self.create_demo.setObjectName("primary")
-        self.create_demo.clicked.connect(self.create_demo_model)
-        banner_row = QHBoxLayout()
-        banner_row.addWidget(self.demo_family)
-        banner_row.addWidget(self.create_demo)
-        banner_row.addStretch(1)
-        banner_layout = QVBoxLayout(self.banner)
-        banner_layout.addWidget(banner_text)
-        banner_layout.addLayout(banner_row)
+        self.banner = DemoBanner(self.bus)
+        self.banner.created.connect(self._demo_created)
+        self.banner.failed.connect(self._demo_failed)
+        self.banner.family.currentIndexChanged.connect(self._demo_family_changed)
         self.banner.hide()
-
-        self.preset_combo = QComboBox()
-        self.preset_combo.activated.connect(self._preset_chosen)
-        self.preset_info = ElidedLabel()
-        self.preset_info.setObjectName("hint")
-        self.preset_changed = ElidedLabel()
-        self.preset_changed.setObjectName("hint")
+        self.presets = PresetBar(self.bus, self.preset_settings)
+        self.presets.chosen.connect(self._preset_chosen)
 
         model_group = QGroupBox("Model")
         mg = QVBoxLayout(model_group)
@@ -237,13 +210,7 @@ class GenerateWorkspace(QWidget):
         mg.addWidget(self.model_info)
         mg.addWidget(self.demo_note)
         mg.addWidget(self.banner)
-        preset_row = QHBoxLayout()
-        preset_label = QLabel("Preset")
-        preset_row.addWidget(preset_label)
-        preset_row.addWidget(self.preset_combo, 1)
-        mg.addLayout(preset_row)
-        mg.addWidget(self.preset_info)
-        mg.addWidget(self.preset_changed)
+        mg.addWidget(self.presets)
 
         self.form = GenerateForm()
         column = QWidget()
@@ -325,8 +292,11 @@ class GenerateWorkspace(QWidget):
         head.addWidget(self.show_preview)
         head.addWidget(self.open_folder)
         self.panel = ProgressPanel()
+        self.memory = MemoryMeter(self._run_io)
         progress_group = QGroupBox("Progress")
-        QVBoxLayout(progress_group).addWidget(self.panel)
+        progress_layout = QVBoxLayout(progress_group)
+        progress_layout.addWidget(self.panel)
+        progress_layout.addWidget(self.memory)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(6, 0, 0, 0)
@@ -345,6 +315,29 @@ class GenerateWorkspace(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.splitter)
         self._show_output_dir()
+        self._set_tab_order()
+
+    def tab_chain(self) -> list[QWidget]:
+        """Tab order: down the left column, then the run bar, then the result's buttons."""
+        return [
+            self.model_combo,
+            self.manage_models,
+            self.banner.family,
+            self.banner.create_button,
+            self.presets.combo,
+            self.presets.update_button,
+            self.presets.save_as_button,
+            *self.form.tab_chain(),
+            self.generate_button,
+            self.cancel_button,
+            self.output_change,
+            self.show_preview,
+            self.open_folder,
+        ]
+
+    def _set_tab_order(self) -> None:
+        for first, second in itertools.pairwise(self.tab_chain()):
+            QWidget.setTabOrder(first, second)
 
     def _run_io(self, fn: Any, **callbacks: Any) -> Any:
         return self.bus.engine.run_io(fn, **callbacks)
@@ -354,30 +347,36 @@ class GenerateWorkspace(QWidget):
         super().showEvent(event)
         if not self._probed:
             self._probed = True
+            self.form.prompt.setFocus(Qt.FocusReason.OtherFocusReason)
             # After the window is up and painted: the probe imports torch on the engine
             # thread, which would compete with the first paint for the GIL.
             QTimer.singleShot(PROBE_DELAY_MS, self._probe_devices)
 
     def _probe_devices(self) -> None:
+        """Warm-up steps as idle jobs (gui/warmup.py), the device probe right after torch."""
         engine = self.bus.engine
-        engine.submit(
-            lambda ctx: probe_devices(),
-            name="probe devices",
-            background=True,
-            on_done=self.form.set_devices,
-            on_error=lambda err: self.form.device.setToolTip(
-                f"Device detection failed: {err.message}"
-            ),
-        )
-        engine.submit(
-            lambda ctx: warm_up_imports(),
-            name="warm up",
-            background=True,
-            on_error=lambda err: log.warning("warm-up failed: %s", err.message),
-        )
+        for name, step in warm_up_steps():
+            engine.submit_idle(step, name=name)
+            if name == "import torch":
+                engine.submit_idle(
+                    probe_devices,
+                    name="probe devices",
+                    on_done=self.form.set_devices,
+                    on_error=lambda err: self.form.device.setToolTip(
+                        f"Device detection failed: {err.message}"
+                    ),
+                )
         # The media backend loads on the GUI thread: do it now, not when the first result
-        # arrives in the middle of a run's end.
-        QTimer.singleShot(PLAYER_WARM_UP_MS, self.player.prepare)
+        # arrives in the middle of a run's end; its native libraries are loaded first, off the
+        # GUI thread and without the GIL (gui/warmup.py).
+        QTimer.singleShot(PLAYER_WARM_UP_MS, self._prepare_player)
+
+    def _prepare_player(self) -> None:
+        self.bus.engine.run_io(
+            preload_multimedia_libraries,
+            on_done=lambda _loaded: self.player.prepare(),
+            on_error=lambda _error: self.player.prepare(),
+        )
 
     # ---- models ------------------------------------------------------------------------------
     def reload_models(self) -> None:
@@ -421,18 +420,21 @@ class GenerateWorkspace(QWidget):
         choice = self.choices[index] if 0 <= index < len(self.choices) else None
         self._current = choice
         self.form.clear_notes()
-        usable = choice is not None and choice.family is not None
-        self.form.setEnabled(usable)
-        self.preset_combo.setEnabled(usable)
         self.demo_note.setVisible(choice is not None and choice.demo)
         if choice is None or choice.family is None:
-            if previous is None or previous.family is None:  # show sensible values, greyed out
-                self.form.set_family("t2v-a14b", demo=True)
-                self.form.set_values(defaults_for("t2v-a14b", demo=True).to_dict())
+            # The form stays usable without a model (type the prompt while the demo model is
+            # made); it shows the family the banner would create.
+            if not self._form_started:
+                family = self.banner.family.currentData()
+                self.form.set_family(family, demo=True)
+                self.form.set_values(defaults_for(family, demo=True).to_dict())
+                self._form_started = True
+                if not self.running:
+                    self.panel.reset(get_family(family).experts)
             self.model_info.set_full_text(choice.problem if choice else "")
             self.model_info.setObjectName("fieldError" if choice else "hint")
             self._repolish(self.model_info)
-            self._reload_presets()
+            self.presets.set_family(None)
             self.validate_now()
             return
         fam = get_family(choice.family)
@@ -447,11 +449,15 @@ class GenerateWorkspace(QWidget):
         values = (
             remembered if remembered is not None else defaults_for(fam, demo=choice.demo).to_dict()
         )
+        if remembered is None and previous is None and self._typed_prompt():
+            values = {**values, **self._typed_before_a_model(fam.key)}
+        self._form_started = True
         self.form.set_values(values)
-        self._reload_presets(
+        self.presets.set_family(
+            fam.key,
             select=values.get("preset")
             if remembered is not None
-            else ("Demo" if choice.demo else "Official")
+            else ("Demo" if choice.demo else "Official"),
         )
         if not self.running:  # a library change during a run must not wipe its progress
             self.panel.reset(fam.experts)
@@ -459,7 +465,29 @@ class GenerateWorkspace(QWidget):
 
     def _snapshot(self) -> dict[str, Any]:
         """The form's values plus the chosen preset (what is remembered per model)."""
-        return {**self.form.values(), "preset": self.preset_combo.currentData()}
+        return {**self.form.values(), "preset": self.presets.current_name()}
+
+    def _typed_prompt(self) -> bool:
+        return bool(self.form.prompt.text().strip())
+
+    def _typed_before_a_model(self, family: str) -> dict[str, Any]:
+        """What the user set in the no-model form: all of it for the family it showed."""
+        if self.form.family.key == family:
+            return self.form.values()
+        return {"prompt": self.form.prompt.text()}
+
+    def _demo_family_changed(self) -> None:
+        """Without a model the form shows the family the banner would create."""
+        if self._current is None or self._current.family is None:
+            family = self.banner.family.currentData()
+            self.form.set_family(family, demo=True)
+            if not self.running:
+                self.panel.reset(get_family(family).experts)
+
+    def _user_edited(self) -> None:
+        """Form edits hold back the start-up warm-up's imports (they compete for the GIL)."""
+        if self.bus.has_engine:
+            self.bus.engine.note_user_activity()
 
     def select_model(self, model: str) -> bool:
         """Select the picker entry whose request value or folder is ``model``."""
@@ -477,114 +505,33 @@ class GenerateWorkspace(QWidget):
             self.bus.show_workspace.emit(self.TITLE)
 
     def create_demo_model(self) -> None:
-        """Create (or find) the chosen family's demo model on the engine thread, then select it."""
-        family = self.demo_family.currentData()
-        self.create_demo.setEnabled(False)
-        self.create_demo.setText("Creating…")
-        self.bus.status.emit(f"Creating the {family} demo model…")
-
-        def work(ctx: Any) -> str:
-            from core.models.library import Library
-
-            return str(Library().ensure_demo(family).path)
-
-        def done(path: str) -> None:
-            self._demo_created(path, family)
-
-        self.bus.engine.submit(
-            work, name="create demo model", on_done=done, on_error=self._demo_failed
-        )
+        """Create (or find) the banner's demo model family on the engine thread (see banner)."""
+        self.banner.create()
 
     def _demo_created(self, path: str, family: str) -> None:
-        self.create_demo.setEnabled(True)
-        self.create_demo.setText("Create demo model")
         self.bus.library_changed.emit()  # reloads this picker too
         self.select_model(path) or self.select_model(demo_model_name(family))
-        self.bus.status.emit(f"Demo model ready: {path}")
 
     def _demo_failed(self, error: JobError) -> None:
-        self.create_demo.setEnabled(True)
-        self.create_demo.setText("Create demo model")
         self.show_error(
             "The demo model could not be created", error.message, error.hint, error.details
         )
 
-    # ---- presets -----------------------------------------------------------------------------
-    def _preset_store(self) -> Any:
-        if self._presets is None:
-            from core.presets import PresetStore
+    # ---- presets ----------------------------------------------------------------------------
+    def preset_settings(self) -> dict[str, Any]:
+        """What a preset saved now would hold: the request Generate would run, as a dict."""
+        return self.build_request().to_dict()
 
-            self._presets = PresetStore()
-        return self._presets
+    def _presets_changed(self) -> None:
+        self.presets.reload()
 
-    def _reload_presets(self, select: str | None = None) -> None:
-        current = select if select is not None else self.preset_combo.currentText()
-        self.preset_combo.clear()
-        self.preset_combo.addItem(NO_PRESET, None)
-        self.preset_info.set_full_text("")
-        self.preset_changed.set_full_text("")
-        choice = self._current
-        if choice is None or choice.family is None:
-            return
-        store = self._preset_store()
-        if select is None:
-            store.reload()
-        for preset in store.list(choice.family):
-            label = preset.name if preset.builtin else f"{preset.name}  (yours)"
-            self.preset_combo.addItem(label, preset.name)
-            self.preset_combo.setItemData(
-                self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole
-            )
-        index = self.preset_combo.findData(current) if current else -1
-        self.preset_combo.setCurrentIndex(max(0, index))
-        self._show_preset_info()
-
-    def _show_preset_info(self) -> None:
-        """The preset's description, and which fields now differ from it."""
-        name = self.preset_combo.currentData()
-        choice = self._current
-        if not name or choice is None or choice.family is None:
-            self.preset_info.set_full_text("")
-            self.preset_changed.set_full_text("")
-            return
-        try:
-            preset = self._preset_store().find(choice.family, name)
-        except KeyError:
-            self.preset_info.set_full_text("")
-            self.preset_changed.set_full_text("")
-            return
-        values = self.form.values()
-        changed = sorted(
-            {
-                _FIELD_NAMES.get(k, k)
-                for k, v in preset.values.items()
-                if k in values and not _same_value(values[k], v)
-            }
-        )
-        self.preset_info.set_full_text(preset.description)
-        self.preset_changed.set_full_text(f"Changed here: {', '.join(changed)}" if changed else "")
-
-    def _preset_chosen(self, index: int) -> None:
-        name = self.preset_combo.itemData(index)
-        choice = self._current
-        if not name or choice is None or choice.family is None:
-            self._show_preset_info()
-            return
-        try:
-            preset = self._preset_store().find(choice.family, name)
-        except KeyError as exc:
-            self.bus.status.emit(str(exc))
-            return
+    def _preset_chosen(self, preset: Any) -> None:
         self.form.set_values(preset.values)
-        self._show_preset_info()
-        self.bus.status.emit(f"Preset {preset.name!r} applied")
+        self.presets.refresh()
 
     def apply_preset(self, name: str) -> None:
         """Select and apply a preset of the current model's family by name."""
-        index = self.preset_combo.findData(name)
-        if index >= 0:
-            self.preset_combo.setCurrentIndex(index)
-            self._preset_chosen(index)
+        self.presets.apply(name)
 
     # ---- settings from elsewhere -------------------------------------------------------------
     def apply_settings(self, values: dict) -> None:
@@ -595,10 +542,7 @@ class GenerateWorkspace(QWidget):
             current = self._current.label if self._current else "no model"
             note = f" (its model {model} is not in the library; kept {current})"
         self.form.set_values(values)
-        preset = values.get("preset")
-        index = self.preset_combo.findData(preset) if preset else -1
-        self.preset_combo.setCurrentIndex(max(0, index))
-        self._show_preset_info()
+        self.presets.select(values.get("preset"))
         self.validate_now()
         self.bus.show_workspace.emit(self.TITLE)
         self.bus.status.emit("Settings restored" + note)
@@ -630,11 +574,10 @@ class GenerateWorkspace(QWidget):
     def build_request(self) -> GenerationRequest:
         choice = self._current
         values = self.form.values()
-        preset = self.preset_combo.currentData()
         return GenerationRequest(
             model=choice.model if choice else "",
             output=str(self.output_dir()),
-            preset=preset or None,
+            preset=self.presets.current_name(),
             **values,
         )
 
@@ -664,7 +607,7 @@ class GenerateWorkspace(QWidget):
         issues = [i for i in issues if i.field != "output" or i.severity == "error"]
         self.issues = issues
         self.form.show_issues(issues)
-        self._show_preset_info()
+        self.presets.refresh()
         blocking = errors(issues)
         model_issue = next((i for i in blocking if i.field == "model"), None)
         if model_issue is not None:
@@ -739,6 +682,8 @@ class GenerateWorkspace(QWidget):
         kind = getattr(event, "kind", "")
         if kind == "started":
             self.form.show_last_seed(event.seed)
+        elif kind == "plan":
+            self.memory.start(event.device)
         elif kind == "warning":
             self.bus.status.emit(f"Warning: {event.message}")
         self.event_received.emit(event)
@@ -778,6 +723,7 @@ class GenerateWorkspace(QWidget):
         self._finish_run(None)
 
     def _finish_run(self, outcome: Any) -> None:
+        self.memory.stop()
         self._update_run_state(getattr(self, "_blocked_reason", ""))
         self.validate_now()
         self.run_finished.emit(outcome)

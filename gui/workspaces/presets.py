@@ -7,9 +7,9 @@ the preset name and its family), Duplicate (the way to make a new preset), Renam
 Import and Export JSON files. Problems the store met reading the presets folder (a corrupt
 file set aside, a file from a newer version left alone) show in a banner.
 
-Saving Generate's current form as a preset needs Generate to hand its values over; the bus
-has no signal for that yet, so ``save_settings_as_preset(values)`` is public and is connected
-to ``bus.save_preset`` when the bus offers it.
+Generate saves its form as a preset itself (gui/widgets/preset_bar.py) and announces it with
+``bus.preset_saved(family, name)``: this list then shows and selects the new preset.
+``save_settings_as_preset(values)`` saves request values handed over from elsewhere.
 
 Preset files are a few hundred bytes: they are read and written on the GUI thread.
 """
@@ -70,9 +70,7 @@ class PresetsWorkspace(QWidget):
         self._own_change = False
         self._build()
         bus.presets_changed.connect(self.reload)
-        save_preset = getattr(bus, "save_preset", None)
-        if save_preset is not None:  # Generate's "save as preset", once the bus carries it
-            save_preset.connect(self.save_settings_as_preset)
+        bus.preset_saved.connect(self.show_saved)
         self._collect_warnings()
         self._fill()
         self._restore_state()
@@ -208,6 +206,12 @@ class PresetsWorkspace(QWidget):
         self.store.reload()
         self._collect_warnings()
         self._fill()
+
+    def show_saved(self, family: str, name: str) -> None:
+        """bus.preset_saved: another workspace saved a preset; list and select it."""
+        self.store.reload()
+        self._collect_warnings()
+        self._fill(select=(family, name))
 
     def _collect_warnings(self) -> None:
         for warning in self.store.warnings:

@@ -240,3 +240,64 @@ def test_run_io_is_not_stuck_behind_a_long_job(qtbot, engine) -> None:
     assert engine.busy  # the long job is still running
     gate.set()
     qtbot.waitUntil(lambda: not engine.busy, timeout=5000)
+
+
+def test_idle_jobs_yield_to_user_jobs_submitted_after_them(qtbot, engine) -> None:
+    """The start-up warm-up is idle jobs: a user job waits for at most the one running."""
+    order: list[str] = []
+    gate = threading.Event()
+
+    def idle(name: str, wait: bool = False):
+        def step():
+            if wait:
+                gate.wait(5)
+            order.append(name)
+
+        return step
+
+    engine.submit_idle(idle("idle 1", wait=True), name="idle 1")
+    engine.submit_idle(idle("idle 2"), name="idle 2")
+    engine.submit_idle(idle("idle 3"), name="idle 3")
+    assert engine.idle_pending
+    qtbot.waitUntil(lambda: engine.busy, timeout=5000)  # idle 1 is running (blocked)
+    user = engine.submit(lambda ctx: order.append("user"), name="user")
+    assert engine.user_busy
+    gate.set()
+    qtbot.waitUntil(lambda: not engine.idle_pending, timeout=5000)
+    assert user.finished
+    assert order == ["idle 1", "user", "idle 2", "idle 3"]
+
+
+def test_idle_jobs_wait_while_the_user_edits(qtbot, engine, monkeypatch) -> None:
+    from gui import engine as engine_module
+
+    now = [1000.0]
+    monkeypatch.setattr(engine_module.time, "monotonic", lambda: now[0])
+    ran: list[str] = []
+    engine.note_user_activity()  # just typed
+    engine.submit_idle(lambda: ran.append("step"), name="step")
+    assert engine.idle_pending and not engine.busy  # held back, not queued on the worker
+    now[0] += engine_module.IDLE_AFTER_ACTIVITY_S + 0.01  # the user paused
+    qtbot.waitUntil(lambda: ran == ["step"], timeout=5000)  # the retry timer submits it
+    qtbot.waitUntil(lambda: not engine.idle_pending, timeout=5000)
+
+
+def test_idle_job_errors_do_not_stop_the_chain(qtbot, engine) -> None:
+    errors: list[str] = []
+    ran: list[str] = []
+    engine.submit_idle(lambda: 1 / 0, name="broken", on_error=lambda e: errors.append(e.message))
+    engine.submit_idle(lambda: ran.append("next"), name="next")
+    qtbot.waitUntil(lambda: ran == ["next"], timeout=5000)
+    assert errors == ["division by zero"]
+
+
+def test_shutdown_drops_queued_idle_jobs(qtbot, engine) -> None:
+    gate = threading.Event()
+    ran: list[str] = []
+    engine.submit_idle(lambda: gate.wait(5), name="running")
+    engine.submit_idle(lambda: ran.append("queued"), name="queued")
+    qtbot.waitUntil(lambda: engine.busy, timeout=5000)
+    gate.set()
+    assert engine.shutdown(20000)
+    qtbot.waitUntil(lambda: not engine.idle_pending, timeout=5000)
+    assert ran == []

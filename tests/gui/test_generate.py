@@ -357,30 +357,6 @@ def test_i2v_needs_an_image_and_t2v_hides_the_image_field(
     assert ws.form.size.multiple == 32
 
 
-def test_empty_library_offers_the_demo_model_and_creates_it(qtbot) -> None:
-    from gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        ws = _ws(win)
-        assert ws.banner.isVisible()
-        assert not ws.generate_button.isEnabled()
-        assert "Choose a model" in ws.reason.text()
-        index = ws.demo_family.findData("ti2v-5b")
-        ws.demo_family.setCurrentIndex(index)
-        with qtbot.waitSignal(ws.models_reloaded, timeout=60000):
-            ws.create_demo.click()
-        assert not ws.banner.isVisible()
-        choice = ws.current_choice()
-        assert choice is not None and choice.demo and choice.family == "ti2v-5b"
-        assert (paths.demo_model_dir("ti2v-5b") / "model_index.json").is_file()
-    finally:
-        win.bus.shutdown()
-        win.close()
-
-
 def test_settings_are_remembered_per_model_and_the_output_folder_persists(
     qtbot, installed_demo, tmp_path
 ) -> None:

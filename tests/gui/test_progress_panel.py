@@ -132,3 +132,19 @@ def test_format_seconds() -> None:
     assert format_seconds(7.4) == "0:07"
     assert format_seconds(65) == "1:05"
     assert format_seconds(3723) == "1:02:03"
+
+
+def test_idle_bars_show_no_words_only_values_once_running(qtbot) -> None:
+    """An idle bar with "Steps" inside reads like a value; the captions sit beside the bars."""
+    panel = ProgressPanel()
+    qtbot.addWidget(panel)
+    for bar in (panel.step_bar, panel.overall_bar):
+        assert not bar.isTextVisible() and bar.text() == ""
+    panel.start(experts=2)
+    panel.handle_event(_plan())
+    assert panel.step_bar.isTextVisible() and panel.step_bar.text() == "0/8"
+    panel.handle_event(_step("denoise_high", "high", 1, 6, 1, 8, 0.25))
+    assert panel.overall_bar.isTextVisible() and panel.overall_bar.text() == "25%"
+    panel.reset(experts=2)
+    for bar in (panel.step_bar, panel.overall_bar):
+        assert not bar.isTextVisible() and bar.text() == ""

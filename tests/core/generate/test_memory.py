@@ -90,3 +90,28 @@ def test_weights_estimated_from_headers_match_the_loaded_model(demo_t2v: Path, p
     online = estimate_weights(demo_t2v, accelerator=True, quant="mxfp8-online")
     assert online["transformer"] < bf16["transformer"]
     assert online["vae"] == bf16["vae"]
+
+
+def test_device_memory_on_the_cpu_is_this_process_and_host_free_memory() -> None:
+    from core.generate.memory import device_memory, process_resident_bytes
+
+    reading = device_memory("cpu")
+    assert reading.scope == "process" and reading.device == "cpu"
+    assert reading.used is not None and reading.used > 10 * 2**20  # an interpreter and torch
+    assert abs(reading.used - process_resident_bytes()) < 256 * 2**20
+    assert reading.free is not None and reading.free > 0
+
+
+def test_device_memory_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from core.generate.memory import device_memory; "
+        "cpu = device_memory('cpu'); gpu = device_memory('cuda:0'); "
+        "print(cpu.used > 0, gpu.used, gpu.free, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "None", "None", "False"]

@@ -1,0 +1,82 @@
+"""Tell a user who looked away that their run ended: tray message, window title, taskbar alert.
+
+Runs take minutes on real models, so users switch to other windows. When a run ends while the
+main window is not the active window, the notifier shows a system tray message (when the
+desktop has a tray), puts the outcome in the window title ("✓ Video ready — Wan Studio") and
+asks the taskbar to flag the window. The title goes back to normal as soon as the window is
+active again. Nothing happens while the user is looking at the window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QMainWindow, QSystemTrayIcon
+
+MESSAGE_MS = 8000
+
+
+def outcome_message(outcome: Any) -> tuple[str, str, bool]:
+    """(title, body, is_error) for a run's end: a core Done/Failed/Cancelled or a JobError."""
+    kind = getattr(outcome, "kind", None)
+    if kind == "done":
+        return "✓ Video ready", Path(str(outcome.video)).name, False
+    if kind == "cancelled" or outcome is None:
+        return "Run cancelled", "Nothing was written.", False
+    return "✕ Generation failed", str(getattr(outcome, "message", outcome)), True
+
+
+class RunNotifier(QObject):
+    """Watches one main window; call ``run_finished(outcome)`` when a run ends."""
+
+    def __init__(self, window: QMainWindow, tray: Any | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.base_title = window.windowTitle()
+        self._tray = tray  # a QSystemTrayIcon-like object; made on first use when None
+        self.notified: list[tuple[str, str]] = []  # (title, body) shown, newest last
+        window.installEventFilter(self)
+
+    def tray(self) -> Any | None:
+        """The tray icon, created (and shown) on first use; None without a system tray."""
+        if self._tray is None and QSystemTrayIcon.isSystemTrayAvailable():
+            icon = QApplication.windowIcon()
+            self._tray = QSystemTrayIcon(icon, self)
+            self._tray.setToolTip(self.base_title)
+            self._tray.activated.connect(lambda _reason: self._bring_back())
+            self._tray.show()
+        return self._tray
+
+    def run_finished(self, outcome: Any) -> bool:
+        """Notify when the window is not active; True when it did."""
+        if self.window.isActiveWindow():
+            return False
+        title, body, error = outcome_message(outcome)
+        self.window.setWindowTitle(f"{title} — {self.base_title}")
+        tray = self.tray()
+        real = isinstance(tray, QSystemTrayIcon)
+        if tray is not None and (not real or QSystemTrayIcon.supportsMessages()):
+            icon = (
+                QSystemTrayIcon.MessageIcon.Critical
+                if error
+                else QSystemTrayIcon.MessageIcon.Information
+            )
+            tray.showMessage(title, body, icon, MESSAGE_MS)
+        QApplication.alert(self.window)
+        self.notified.append((title, body))
+        return True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window and event.type() == QEvent.Type.WindowActivate:
+            self.window.setWindowTitle(self.base_title)
+        return False
+
+    def _bring_back(self) -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+
+__all__ = ["RunNotifier", "outcome_message"]
