@@ -33,7 +33,7 @@ def select_distill_preset(ws: GenerateWorkspace, label: str) -> str:
     from core.presets import DISTILL_PRESET
     from gui.widgets.solver_picker import SOLVER_NAMES
 
-    if ws.preset_combo.findData(DISTILL_PRESET) < 0:
+    if ws.presets.combo.findData(DISTILL_PRESET) < 0:
         text = (
             f"{label} is a step-distillation LoRA, but this model has no '{DISTILL_PRESET}' "
             "preset: set steps and guidance by hand"

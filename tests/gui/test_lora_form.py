@@ -120,11 +120,11 @@ def test_picking_a_lightning_pair_selects_the_lightning_preset_and_says_so(
     qtbot, ws, loras
 ) -> None:
     ws.form.steps.setValue(30)
-    assert ws.preset_combo.currentData() != DISTILL_PRESET
+    assert ws.presets.combo.currentData() != DISTILL_PRESET
     messages: list[str] = []
     ws.bus.status.connect(messages.append)
     ws.form.loras.add_file(loras["low"])  # the LOW file of a pair finds its HIGH too
-    assert ws.preset_combo.currentData() == DISTILL_PRESET
+    assert ws.presets.combo.currentData() == DISTILL_PRESET
     assert ws.form.steps.value() == 4 and ws.form.guidance_high.value() == 1.0
     assert ws.form.guidance_low.value() == 1.0
     assert ws.build_request().solver == "euler"  # the sampler the distills are made for
@@ -140,9 +140,9 @@ def test_picking_a_lightning_pair_selects_the_lightning_preset_and_says_so(
 
 
 def test_a_style_lora_leaves_the_preset_alone(qtbot, ws, loras) -> None:
-    before = ws.preset_combo.currentData()
+    before = ws.presets.combo.currentData()
     ws.form.loras.add_file(loras["style"])
-    assert ws.preset_combo.currentData() == before
+    assert ws.presets.combo.currentData() == before
 
 
 def test_restoring_settings_reselects_present_loras_and_names_the_missing_one(
@@ -214,7 +214,7 @@ def test_library_menu_lists_folder_items_and_adds_one(qtbot, ws, loras) -> None:
     actions[pair].trigger()
     (choice,) = ws.build_request().loras
     assert choice.path_low == str(loras["low"])
-    assert ws.preset_combo.currentData() == DISTILL_PRESET
+    assert ws.presets.combo.currentData() == DISTILL_PRESET
 
     # a file that appears in the folder later is listed the next time the menu opens
     write_lora(loras["style"].parent / "new_motion.safetensors", "wan", seed=9)
@@ -254,3 +254,31 @@ def test_a_list_without_the_engine_reads_headers_on_a_pool_thread(qtbot, loras) 
     assert row.high_caption.text() == "Strength"
     assert "does not fit Wan2.2-TI2V-5B (0/20 layers)" in row.note.full_text()
     assert row.note.full_text().endswith("fits demo")
+
+
+def test_save_as_preset_keeps_the_loras_and_reapplies_them(qtbot, ws, loras, monkeypatch) -> None:
+    """The user's own LoRA preset: saved from the form with its LoRAs and strengths, and
+    applying it later puts the same LoRAs back."""
+    from PySide6.QtWidgets import QInputDialog
+
+    from core.presets import PresetStore
+
+    row = ws.form.loras.add_file(loras["style"])
+    row.high.setValue(0.8)
+    row.low.setValue(0.3)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Paper look", True))
+    ws.presets.save_as_button.click()
+    stored = PresetStore().find("t2v-a14b", "Paper look").values["loras"]
+    assert [(Path(c["path"]).name, c["strength_high"], c["strength_low"]) for c in stored] == [
+        ("paper_cutout_style.safetensors", 0.8, 0.3)
+    ]
+    row.remove.click()
+    qtbot.waitUntil(lambda: not ws.form.loras.rows, timeout=5000)
+    ws.apply_preset("Paper look")
+    qtbot.waitUntil(lambda: len(ws.build_request().loras) == 1, timeout=30000)
+    (choice,) = ws.build_request().loras
+    assert (Path(choice.path).name, choice.strength_high, choice.strength_low) == (
+        "paper_cutout_style.safetensors",
+        0.8,
+        0.3,
+    )
