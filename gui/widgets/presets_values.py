@@ -34,8 +34,12 @@ LABELS = {
     "backend": "Backend",
     "image_fit": "Image fit",
     "solver": "Solver",
+    "loras": "LoRAs",
+    "lora_merge": "Merge LoRAs into weights",
 }
 ORDER = list(LABELS)
+# Shown as text but changed in Generate (then "Update preset"): not typed into a cell.
+READ_ONLY_KEYS = frozenset({"loras"})
 INT_KEYS = frozenset({"width", "height", "frames", "fps", "steps"})
 FLOAT_KEYS = frozenset({"guidance_high", "shift"})
 OPTIONAL_FLOAT_KEYS = frozenset({"guidance_low", "boundary"})
@@ -58,6 +62,8 @@ def label_of(key: str) -> str:
 
 
 def format_value(key: str, value: Any) -> str:
+    if key == "loras" and isinstance(value, list):
+        return lora_summary(value)
     if value is None:
         return "random" if key == "seed" else "none"
     if isinstance(value, float):
@@ -65,6 +71,25 @@ def format_value(key: str, value: Any) -> str:
     if isinstance(value, (dict, list, bool)):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def lora_summary(entries: list[Any]) -> str:
+    """'style (high 0.8, low 0.3); Lightning HIGH+LOW (1, 1, off)' or 'none'."""
+    from core.lora.choice import LoraChoice
+    from core.lora.errors import LoraError
+
+    parts = []
+    for entry in entries:
+        try:
+            choice = LoraChoice.from_dict(entry)
+        except LoraError:
+            parts.append(json.dumps(entry, ensure_ascii=False))
+            continue
+        off = "" if choice.enabled else ", off"
+        parts.append(
+            f"{choice.label} (high {choice.strength_high:g}, low {choice.strength_low:g}{off})"
+        )
+    return "; ".join(parts) or "none"
 
 
 def parse_value(key: str, text: str) -> Any:
@@ -171,7 +196,9 @@ class PresetValuesTable(QTableWidget):
                         "to add it."
                     )
                 flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                if editable:
+                if editable and key in READ_ONLY_KEYS:
+                    value.setToolTip("Change the LoRAs in Generate, then Update preset")
+                elif editable:
                     flags |= Qt.ItemFlag.ItemIsEditable
                 value.setFlags(flags)
                 value.setData(KEY_ROLE, key)

@@ -268,3 +268,31 @@ def test_values_refuse_nonsense() -> None:
         with pytest.raises(ValueError):
             parse_value(key, text)
     assert Path(paths.presets_dir()).is_dir()
+
+
+def test_a_preset_with_loras_lists_them_readably_and_read_only(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from gui.widgets.presets_values import PresetValuesTable, format_value
+
+    entries = [
+        {
+            "path": "/l/Wan22_HIGH_lightx2v_4step.safetensors",
+            "path_low": "/l/Wan22_LOW_lightx2v_4step.safetensors",
+        },
+        {
+            "path": "/l/style.safetensors",
+            "strength_high": 0.8,
+            "strength_low": 0.3,
+            "enabled": False,
+        },
+    ]
+    assert format_value("loras", entries) == (
+        "Wan22_HIGH+LOW_lightx2v_4step (high 1, low 1); style (high 0.8, low 0.3, off)"
+    )
+    table = PresetValuesTable()
+    qtbot.addWidget(table)
+    table.show_values({"steps": 4, "loras": entries}, editable=True)
+    assert table.item(1, 0).text() == "LoRAs"
+    assert not table.value_item("loras").flags() & Qt.ItemFlag.ItemIsEditable
+    assert table.value_item("steps").flags() & Qt.ItemFlag.ItemIsEditable
