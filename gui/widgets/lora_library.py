@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -47,6 +46,7 @@ from gui.widgets.lora_format import (
     rank_text,
     read_header,
 )
+from gui.widgets.table_cells import SortedCell
 
 COLUMNS = ("Name", "Format", "Rank", "Dim", "Experts", "Fits", "Layers", "Size", "Folder")
 (
@@ -61,25 +61,8 @@ COLUMNS = ("Name", "Format", "Rank", "Dim", "Experts", "Fits", "Layers", "Size",
     COL_FOLDER,
 ) = range(len(COLUMNS))
 PATH_ROLE = Qt.ItemDataRole.UserRole
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SHOW_TITLE = "Models/LoRAs"  # bus.show_workspace title that brings this tab to the front
 LAST_DIR_KEY = "models/lora_folder"
-
-
-class _Cell(QTableWidgetItem):
-    """A read-only cell sorting by SORT_ROLE (ranks and sizes as numbers)."""
-
-    def __init__(self, text: str, sort_key: Any = None) -> None:
-        super().__init__(text)
-        self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-        self.setData(SORT_ROLE, text.casefold() if sort_key is None else sort_key)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
-        try:
-            return mine < theirs
-        except TypeError:
-            return str(mine) < str(theirs)
 
 
 def _list_folders() -> tuple[list[str], list[tuple[str, Any, int]], str | None]:
@@ -318,17 +301,19 @@ class LoraLibrary(QWidget):
         for folder, item, size in rows:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            name = _Cell(item.label)
+            name = SortedCell(item.label)
             name.setData(PATH_ROLE, item.path)
             name.setToolTip("\n".join(filter(None, (item.path, item.path_low))))
             self.table.setItem(row, COL_NAME, name)
-            self.table.setItem(row, COL_EXPERTS, _Cell(experts_text(item.path_low, item.expert)))
-            self.table.setItem(row, COL_SIZE, _Cell(human_bytes(size), size))
-            folder_cell = _Cell(Path(folder).name or folder)
+            self.table.setItem(
+                row, COL_EXPERTS, SortedCell(experts_text(item.path_low, item.expert))
+            )
+            self.table.setItem(row, COL_SIZE, SortedCell(human_bytes(size), size))
+            folder_cell = SortedCell(Path(folder).name or folder)
             folder_cell.setToolTip(folder)
             self.table.setItem(row, COL_FOLDER, folder_cell)
             for col in (COL_FORMAT, COL_RANK, COL_DIM, COL_FITS, COL_LAYERS):
-                self.table.setItem(row, col, _Cell("…"))
+                self.table.setItem(row, col, SortedCell("…"))
         self.table.setSortingEnabled(True)
         self.empty_hint.setVisible(not rows)
         if not folders:
@@ -377,19 +362,21 @@ class LoraLibrary(QWidget):
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)  # a sort between cells would move the row
         if isinstance(info, str):
-            cell = _Cell("unreadable")
+            cell = SortedCell("unreadable")
             cell.setForeground(QColor(WARN_COLOUR))
             cell.setToolTip(info)
             self.table.setItem(row, COL_FORMAT, cell)
             for col in (COL_RANK, COL_DIM, COL_FITS, COL_LAYERS):
-                self.table.setItem(row, col, _Cell("-"))
+                self.table.setItem(row, col, SortedCell("-"))
         else:
-            self.table.setItem(row, COL_FORMAT, _Cell(info.format_label))
-            self.table.setItem(row, COL_RANK, _Cell(rank_text(info.ranks), max(info.ranks or [0])))
+            self.table.setItem(row, COL_FORMAT, SortedCell(info.format_label))
+            self.table.setItem(
+                row, COL_RANK, SortedCell(rank_text(info.ranks), max(info.ranks or [0]))
+            )
             dim = info.dim
-            self.table.setItem(row, COL_DIM, _Cell(str(dim) if dim else "?", dim or 0))
-            fits = _Cell(fits_text(info))
-            layers = _Cell(best_matched(info))
+            self.table.setItem(row, COL_DIM, SortedCell(str(dim) if dim else "?", dim or 0))
+            fits = SortedCell(fits_text(info))
+            layers = SortedCell(best_matched(info))
             if not info.fitting_families:
                 fits.setForeground(QColor(WARN_COLOUR))
                 layers.setForeground(QColor(WARN_COLOUR))

@@ -65,32 +65,16 @@ from gui.widgets.models_format import (
     status_of,
     status_reason,
 )
+from gui.widgets.table_cells import SortedCell
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("Name", "Family", "Layout", "Quantization", "Experts", "Size", "Status")
 COL_NAME, COL_FAMILY, COL_LAYOUT, COL_QUANT, COL_EXPERTS, COL_SIZE, COL_STATUS = range(7)
 ID_ROLE = Qt.ItemDataRole.UserRole
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 LAST_FOLDER_KEY = "models/last_folder"
 SPLITTER_KEY = "models/splitter"
 HEADER_KEY = "models/header"
-
-
-class _Item(QTableWidgetItem):
-    """A read-only cell that sorts by its SORT_ROLE value (sizes as numbers, not text)."""
-
-    def __init__(self, text: str, sort_key: Any = None) -> None:
-        super().__init__(text)
-        self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-        self.setData(SORT_ROLE, text.casefold() if sort_key is None else sort_key)
-
-    def __lt__(self, other: QTableWidgetItem) -> bool:
-        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
-        try:
-            return mine < theirs
-        except TypeError:
-            return str(mine) < str(theirs)
 
 
 class ModelsWorkspace(QWidget):
@@ -353,16 +337,18 @@ class ModelsWorkspace(QWidget):
         known = info is not None and info.layout != "unknown"
         family = info.family if known and info.family else entry.family
         layout = info.layout if known else entry.layout
-        name = _Item(entry.name)
+        name = SortedCell(entry.name)
         name.setData(ID_ROLE, entry.id)
         name.setToolTip(str(entry.path))
         cells = [
             name,
-            _Item(family_label(family) if family else "—"),
-            _Item(layout_label(layout, short=True) if layout else "—"),
-            _Item(quantization_label(info.quantization, info.is_demo) if known else "—"),
-            _Item(str(info.experts) if known else "—", info.experts if known else -1),
-            _Item(human_bytes(info.size_bytes) if known else "—", info.size_bytes if known else -1),
+            SortedCell(family_label(family) if family else "—"),
+            SortedCell(layout_label(layout, short=True) if layout else "—"),
+            SortedCell(quantization_label(info.quantization, info.is_demo) if known else "—"),
+            SortedCell(str(info.experts) if known else "—", info.experts if known else -1),
+            SortedCell(
+                human_bytes(info.size_bytes) if known else "—", info.size_bytes if known else -1
+            ),
             self._status_item(status, info),
         ]
         for col, item in enumerate(cells):
@@ -371,7 +357,7 @@ class ModelsWorkspace(QWidget):
             self.table.setItem(row, col, item)
 
     def _status_item(self, status: str, info: Any) -> QTableWidgetItem:
-        item = _Item(STATUS_LABELS[status])
+        item = SortedCell(STATUS_LABELS[status])
         fg, bg = STATUS_COLOURS[status]
         item.setForeground(QColor(fg))
         item.setBackground(QColor(bg))
