@@ -25,3 +25,30 @@ class SortedCell(QTableWidgetItem):
             return mine < theirs
         except TypeError:
             return str(mine) < str(theirs)
+
+
+def list_table(columns: tuple[str, ...], stretch: int = 0, min_section: int = 44) -> Any:
+    """A read-only, row-selecting, sortable table as both Models tables use it: column
+    ``stretch`` takes the spare width, the others fit their contents."""
+    from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget
+
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().hide()
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.setShowGrid(False)
+    header = table.horizontalHeader()
+    for col in range(len(columns)):
+        mode = (
+            QHeaderView.ResizeMode.Stretch
+            if col == stretch
+            else QHeaderView.ResizeMode.ResizeToContents
+        )
+        header.setSectionResizeMode(col, mode)
+    header.setMinimumSectionSize(min_section)
+    table.setSortingEnabled(True)
+    return table
