@@ -61,7 +61,14 @@ FIRST_RUN_LIBRARIES = (
     "PIL.JpegImagePlugin",
 )
 # The engine's own packages are walked rather than listed, so a new module cannot be missed.
-ENGINE_PACKAGES = ("core.mx", "core.backends", "core.quant", "core.models", "core.generate")
+ENGINE_PACKAGES = (
+    "core.mx",
+    "core.backends",
+    "core.quant",
+    "core.models",
+    "core.lora",
+    "core.generate",
+)
 # Pure C++ libraries of the torch wheel (no Python API in their static initializers), in
 # dependency order: safe to load before the interpreter imports torch.
 TORCH_NATIVE_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
