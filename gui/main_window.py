@@ -100,8 +100,14 @@ class MainWindow(QMainWindow):
         self.workspaces[title] = widget
 
     def show_workspace(self, title: str) -> None:
-        if title in self.workspaces:
-            self.tabs.setCurrentWidget(self.workspaces[title])
+        """Bring a workspace to the front; "Models/LoRAs" also opens that section of it."""
+        name, _, section = title.partition("/")
+        widget = self.workspaces.get(name)
+        if widget is None:
+            return
+        self.tabs.setCurrentWidget(widget)
+        if section and hasattr(widget, "show_section"):
+            widget.show_section(section)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

@@ -8,42 +8,34 @@ LoRAs merged into the weights at load (``lora_merge``) are already in; nothing i
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from core.generate import events as ev
-from core.lora.apply import LoraManager, LoraReport
+from core.lora.apply import (
+    EXPERT_OF_COMPONENT,
+    LoraManager,
+    LoraReport,
+    choices_signature,
+    misfit_error,
+    no_match_error,
+)
 
 
 def merge_signature(request: Any) -> tuple:
-    """What identifies merged LoRAs in the warm-model key: files (with size and mtime) and
-    strengths, so any change reloads the model with the new merge."""
-    import os
-
-    def stamp(path: str) -> tuple:
-        try:
-            info = os.stat(os.path.expanduser(path))
-        except OSError:
-            return (path, -1, -1)
-        return (path, info.st_size, info.st_mtime_ns)
-
-    return tuple(
-        (tuple(stamp(f) for f in c.files()), c.strength_high, c.strength_low)
-        for c in request.loras
-        if c.enabled
-    )
+    """What identifies merged LoRAs in the warm-model key (any change reloads the model)."""
+    return choices_signature(request.loras)
 
 
 def preflight(folder: Any, choices: list[Any], experts: int) -> None:
     """Before a model loads: every enabled LoRA must fit the folder's transformers, checked
     from the LoRA headers and ``config.json`` alone, so a misfit fails in milliseconds instead
     of after a long load. Raises LoraError (the same words as applying would)."""
-    from pathlib import Path
-
-    from core.lora.apply import EXPERT_OF_COMPONENT, width_label
-    from core.lora.errors import LoraError
     from core.lora.info import config_shapes, count_fit, header_weights
     from core.quant.component import ComponentError, read_config
 
+    headers: dict[str, Any] = {}  # a file used on both experts is read once
     components = ["transformer", "transformer_2"][:experts]
     for component in components:
         try:
@@ -59,24 +51,18 @@ def preflight(folder: Any, choices: list[Any], experts: int) -> None:
             if experts == 2 and choice.strength_for(expert) == 0:
                 continue
             file = choice.file_for(expert)
-            weights = header_weights(file)
+            if file not in headers:
+                headers[file] = header_weights(file)
+            weights = headers[file]
             matched, wrong = count_fit(weights, shapes)
-            name = Path(file).name
             if wrong:
                 target = weights.targets[wrong[0]]
-                want = shapes[wrong[0]]
-                raise LoraError(
-                    f"LoRA {name} does not fit {component}: {wrong[0]} takes {want[1]} inputs "
-                    f"and gives {want[0]} outputs, the LoRA's matrices are for "
-                    f"{target.in_features} -> {target.out_features}. It was made for a model of "
-                    f"{width_label(weights.dim)}; this model has {width_label(width)}"
+                got = (target.out_features, target.in_features)
+                raise misfit_error(
+                    file, component, wrong[0], shapes[wrong[0]], got, weights.dim, width
                 )
             if not matched:
-                raise LoraError(
-                    f"LoRA {name} matches none of the layers of {component}: 0 of "
-                    f"{len(weights.targets)} LoRA layers exist in this model. It is not a LoRA "
-                    "for a Wan2.2 transformer"
-                )
+                raise no_match_error(file, component, len(weights.targets), list(weights.targets))
 
 
 def experts_of(pipe: Any) -> dict[str, Any]:
@@ -113,19 +99,4 @@ def apply_request_loras(
 
 def applied_summary(report: LoraReport) -> list[dict[str, Any]]:
     """What the Plan event, the sidecar and the MP4 metadata record per LoRA and expert."""
-    return [
-        {
-            "label": a.label,
-            "file": a.file,
-            "sha256": a.sha256,
-            "component": a.component,
-            "expert": a.expert,
-            "strength": a.strength,
-            "format": a.format,
-            "rank": a.rank,
-            "matched": a.matched,
-            "total": a.total,
-            "merged": a.merged,
-        }
-        for a in report.applied
-    ]
+    return [asdict(a) for a in report.applied]

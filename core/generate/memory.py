@@ -196,20 +196,9 @@ def vae_decode_bytes(pipe: Any, width: int, height: int, frames: int, tiled: boo
 
 
 def free_bytes(device: str) -> int | None:
-    """Free memory on ``device`` now (host RAM for "cpu"); None when it cannot be told."""
-    import torch
-
-    kind = device.split(":")[0]
-    try:
-        if kind == "cuda" and torch.cuda.is_available():
-            return int(torch.cuda.mem_get_info(torch.device(device))[0])
-        if kind == "npu":
-            return int(torch.npu.mem_get_info(torch.device(device))[0])  # type: ignore[attr-defined]
-        if kind == "cpu":
-            return host_available_bytes()
-    except Exception:
-        return None
-    return None
+    """Free memory on ``device`` now (host RAM for "cpu"); None when it cannot be told
+    (the runner asks after it imported torch, so accelerators are asked too)."""
+    return device_memory(device).free
 
 
 def host_available_bytes() -> int | None:

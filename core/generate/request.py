@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.lora.choice import LoraChoice
+from core.generate.schedulers import SOLVERS
+from core.lora.choice import LoraChoice, duplicate_problems
 from core.lora.errors import LoraError
 from core.models.catalog import Family, get_family, nearest_valid_frames, snap_to_multiple
 
@@ -44,7 +45,6 @@ REQUEST_KIND = "wan-studio.request"
 QUANT_MODES = ("auto", "none", "mxfp8-online", "mxfp8-offline")
 BACKENDS = ("auto", "reference", "npu")
 IMAGE_FITS = ("area", "crop")
-SOLVERS = ("default", "unipc", "euler")  # core.generate.schedulers (torch-free copy)
 DEMO_MODEL = "demo"
 MAX_SEED = 2**63 - 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|npu(:\d+)?|mps)$")
@@ -183,24 +183,14 @@ class GenerationRequest:
         nothing chosen twice); shapes are checked against the model when it is loaded."""
         if not isinstance(self.loras, list):
             return [ValidationIssue("loras", "loras must be a list of LoRA choices", [])]
-        out: list[ValidationIssue] = []
-        seen: dict[str, str] = {}
         experts = fam.experts if fam is not None else 2
-        for choice in self.loras:
-            if not choice.enabled:
-                continue
-            out += [ValidationIssue("loras", p) for p in choice.problems(experts)]
-            for file in choice.files():
-                key = str(Path(file).expanduser().resolve())
-                if key in seen:
-                    out.append(
-                        ValidationIssue(
-                            "loras",
-                            f"LoRA {Path(file).name} is chosen twice ({seen[key]} and "
-                            f"{choice.label}): remove one",
-                        )
-                    )
-                seen[key] = choice.label
+        out = [
+            ValidationIssue("loras", p)
+            for choice in self.loras
+            if choice.enabled
+            for p in choice.problems(experts)
+        ]
+        out += [ValidationIssue("loras", p) for p in duplicate_problems(self.loras)]
         return out
 
     def _validate_numbers(self, fam: Family | None) -> list[ValidationIssue]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from core.generate import events as ev
 from core.generate.failures import NonFiniteLatents, describe_failure
-from core.generate.loras import merge_signature
+from core.generate.loras import applied_summary, apply_request_loras, merge_signature, preflight
 from core.generate.overall import OverallProgress
 from core.generate.request import (
     GenerationRequest,
@@ -223,8 +223,6 @@ class _Job:
         for issue in problems:
             self.emit(ev.Warning(message=str(issue)))
         if request.loras:
-            from core.generate.loras import preflight
-
             preflight(folder, request.loras, family.experts)
 
         warm, loading = self._load(folder, family)
@@ -402,7 +400,6 @@ class _Job:
     def _apply_loras(self, warm: _Warm, dtype_name: str) -> list[dict[str, Any]]:
         """Put the request's LoRAs on the warm experts; records each file's sha256 in the
         request so the video's metadata names exactly what was applied."""
-        from core.generate.loras import applied_summary, apply_request_loras
         from core.lora.apply import LoraManager
 
         if warm.loras is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SOLVERS = ("default", "unipc", "euler")
+SOLVERS = ("default", "unipc", "euler")  # torch-free at import: requests validate against it
 
 
 def build_scheduler(folder_config: dict[str, Any], solver: str, shift: float) -> Any:

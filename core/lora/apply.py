@@ -10,7 +10,6 @@ restores the base model bit for bit (the base weights are never modified).
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from core.lora.branch import BranchTerm, attach, detach_all
-from core.lora.choice import LoraChoice
+from core.lora.choice import LoraChoice, duplicate_problems
 from core.lora.convert import LoraWeights, convert
 from core.lora.errors import LoraError
 from core.lora.naming import EXPERT_HIGH, EXPERT_LOW
@@ -61,13 +60,50 @@ class LoraReport:
         return asdict(self)
 
 
-def _file_key(path: str) -> tuple[str, int, int]:
+def file_key(path: str) -> tuple[str, int, int]:
+    """(resolved path, size, mtime): a file's identity for caches and signatures."""
     file = Path(path).expanduser()
     try:
         info = file.stat()
     except OSError:
         return (str(file), -1, -1)
     return (str(file.resolve()), info.st_size, info.st_mtime_ns)
+
+
+def choices_signature(choices: list[LoraChoice]) -> tuple:
+    """What makes two sets of enabled LoRA choices the same: files (with size and mtime) and
+    strengths, in order."""
+    return tuple(
+        (tuple(file_key(f) for f in c.files()), c.strength_high, c.strength_low)
+        for c in choices
+        if c.enabled
+    )
+
+
+def misfit_error(
+    file: str | Path,
+    component: str,
+    module: str,
+    want: tuple[int, int],
+    got: tuple[int | None, int | None],
+    lora_width: int | None,
+    model_width: int | None,
+) -> LoraError:
+    """The error of a LoRA layer whose (out, in) shape ``got`` differs from the model's."""
+    return LoraError(
+        f"LoRA {Path(file).name} does not fit {component}: {module} takes {want[1]} inputs "
+        f"and gives {want[0]} outputs, the LoRA's matrices are for {got[1]} -> {got[0]}. It was "
+        f"made for a model of {width_label(lora_width)}; this model has {width_label(model_width)}"
+    )
+
+
+def no_match_error(file: str | Path, component: str, total: int, examples: list[str]) -> LoraError:
+    """The error of a LoRA none of whose layers the model has."""
+    shown = f" (e.g. {', '.join(examples[:3])})" if examples else ""
+    return LoraError(
+        f"LoRA {Path(file).name} matches none of the layers of {component}: 0 of {total} LoRA "
+        f"layers{shown} exist in this model. It is not a LoRA for a Wan2.2 transformer"
+    )
 
 
 def width_label(width: int | None) -> str:
@@ -86,11 +122,13 @@ class LoraManager:
         # re-applies without copying anything
         self._placed: dict[tuple, tuple] = {}
         self._signature: tuple = ()
+        self._last_applied: list[AppliedLora] = []  # the report of the set applied now
+        self._last_layers = 0
 
     # ---- reading ------------------------------------------------------------------------
     def weights(self, path: str, cancel: Any = None) -> LoraWeights:
         """The converted LoRA at ``path`` (read once while the file is unchanged)."""
-        key = _file_key(path)
+        key = file_key(path)
         cached = self._files.get(key)
         if cached is not None:
             return cached
@@ -131,7 +169,7 @@ class LoraManager:
             for module_name, terms in layers.items():
                 attach(model.get_submodule(module_name), terms)
                 report.layers += 1
-        keep = {_file_key(f) for c in active for f in c.files()}
+        keep = {file_key(f) for c in active for f in c.files()}
         self._files = {k: v for k, v in self._files.items() if k in keep}
         live = {id(t) for w in self._files.values() for t in w.targets.values()}
         self._placed = {k: v for k, v in self._placed.items() if k[0] in live}
@@ -146,9 +184,6 @@ class LoraManager:
             detach_all(model)
         self._signature = ()
 
-    _last_applied: list[AppliedLora] = []  # noqa: RUF012 - replaced per instance on apply
-    _last_layers = 0
-
     def plan(
         self,
         experts: dict[str, nn.Module],
@@ -161,7 +196,9 @@ class LoraManager:
         ``dtype`` None keeps the terms on the CPU in fp32 (for merging at load)."""
         report = LoraReport()
         one_expert = set(experts) == {"transformer"}
-        self._refuse_duplicates(choices)
+        duplicates = duplicate_problems(choices)
+        if duplicates:
+            raise LoraError(duplicates[0])
         seen_sha: dict[str, str] = {}
         plan: dict[str, dict[str, list[BranchTerm]]] = {c: {} for c in experts}
         for choice in choices:
@@ -210,18 +247,6 @@ class LoraManager:
         return plan, report
 
     # ---- helpers ------------------------------------------------------------------------
-    def _refuse_duplicates(self, choices: list[LoraChoice]) -> None:
-        seen: dict[str, str] = {}
-        for choice in choices:
-            for file in choice.files():
-                key = _file_key(file)[0]
-                if key in seen:
-                    raise LoraError(
-                        f"LoRA {Path(file).name} is chosen twice ({seen[key]} and {choice.label}): "
-                        "remove one, or set its strength per expert in one item"
-                    )
-                seen[key] = choice.label
-
     def _terms_for(
         self,
         weights: LoraWeights,
@@ -250,11 +275,14 @@ class LoraManager:
                 model_width = getattr(model.config, "num_attention_heads", 0) * getattr(
                     model.config, "attention_head_dim", 0
                 )
-                raise LoraError(
-                    f"LoRA {weights.path.name} does not fit {component}: {module_name} takes "
-                    f"{want[1]} inputs and gives {want[0]} outputs, the LoRA's matrices are for "
-                    f"{got[1]} -> {got[0]}. It was made for a model of "
-                    f"{width_label(weights.dim)}; this model has {width_label(model_width or None)}"
+                raise misfit_error(
+                    weights.path,
+                    component,
+                    module_name,
+                    want,
+                    got,
+                    weights.dim,
+                    model_width or None,
                 )
             if isinstance(layer, nn.Linear):
                 place_dtype = layer.weight.dtype
@@ -284,22 +312,11 @@ class LoraManager:
                 diff=diff,
             )
         if not terms:
-            raise LoraError(
-                f"LoRA {weights.path.name} matches none of the layers of {component}: 0 of "
-                f"{len(weights.targets)} LoRA layers (e.g. {', '.join(unmatched[:3])}) exist in "
-                "this model. It is not a LoRA for a Wan2.2 transformer"
-            )
+            raise no_match_error(weights.path, component, len(weights.targets), unmatched)
         return terms, len(terms), unmatched
 
     def _signature_of(
         self, experts: dict[str, nn.Module], choices: list[LoraChoice], dtype: torch.dtype
     ) -> tuple:
-        files = tuple(
-            (
-                tuple(_file_key(f) for f in c.files()),
-                c.strength_high,
-                c.strength_low,
-            )
-            for c in choices
-        )
-        return (tuple((k, id(m)) for k, m in experts.items()), files, str(dtype), os.getpid())
+        experts_key = tuple((k, id(m)) for k, m in experts.items())
+        return (experts_key, choices_signature(choices), str(dtype))

@@ -111,10 +111,6 @@ def detach(module: nn.Module) -> bool:
     return True
 
 
-def branch_of(module: nn.Module) -> LowRankBranch | None:
-    return getattr(module, HOOK_ATTR, None)
-
-
 def detach_all(model: nn.Module) -> int:
     """Remove every branch in ``model``; how many layers had one."""
     return sum(detach(m) for m in model.modules())

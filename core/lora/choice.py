@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.lora.errors import LoraError
-from core.lora.naming import EXPERT_HIGH, EXPERT_LOW, expert_of, find_partner
+from core.lora.naming import EXPERT_HIGH, EXPERT_LOW, display_name, expert_of, find_partner
 
 MAX_STRENGTH = 10.0  # far beyond any useful value (LoRA authors document 0.1-2)
 LORA_SUFFIX = ".safetensors"
@@ -47,8 +47,6 @@ class LoraChoice:
 
     @property
     def label(self) -> str:
-        from core.lora.naming import display_name
-
         return display_name(self.path, self.path_low)
 
     # ---- JSON ---------------------------------------------------------------------------
@@ -104,6 +102,25 @@ class LoraChoice:
                 "A14B models (use one file)"
             )
         return out
+
+
+def duplicate_problems(choices: list[LoraChoice]) -> list[str]:
+    """One message per file chosen twice among the enabled ``choices`` (by resolved path;
+    applying also catches copies with identical contents)."""
+    seen: dict[str, str] = {}
+    out = []
+    for choice in choices:
+        if not choice.enabled:
+            continue
+        for file in choice.files():
+            key = str(Path(file).expanduser().resolve())
+            if key in seen:
+                out.append(
+                    f"LoRA {Path(file).name} is chosen twice ({seen[key]} and {choice.label}): "
+                    "remove one, or set its strength per expert in one item"
+                )
+            seen[key] = choice.label
+    return out
 
 
 def check_lora_path(path: str) -> str | None:
@@ -209,5 +226,6 @@ __all__ = [
     "LoraChoice",
     "check_lora_path",
     "choice_for_file",
+    "duplicate_problems",
     "parse_lora_spec",
 ]

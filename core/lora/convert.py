@@ -166,16 +166,18 @@ def convert(
     targets: dict[str, LoraTarget] = {}
     for key, tensor in converted.items():
         name = key.removeprefix("transformer.")
-        module, part = _split_key(name, file)
+        split = _split_key(name)
+        if split is None:
+            dropped[key] = "not a lora_A / lora_B weight or lora_B bias"
+            continue
+        module, part = split
         target = targets.setdefault(module, LoraTarget(module=module, scale=scale))
         if part == "lora_A.weight":
             target.down = tensor
         elif part == "lora_B.weight":
             target.up = tensor
-        elif part == "lora_B.bias":
-            target.bias = tensor
         else:
-            dropped[key] = f"unknown LoRA part {part!r}"
+            target.bias = tensor
     for module, delta in diffs.items():
         targets.setdefault(module, LoraTarget(module=module, scale=scale)).diff = delta
     _check_targets(targets, file)
@@ -244,13 +246,12 @@ def _peft_scale(metadata: dict[str, str]) -> float:
     return alpha / math.sqrt(rank) if data.get("use_rslora") else alpha / rank
 
 
-def _split_key(name: str, file: Path) -> tuple[str, str]:
+def _split_key(name: str) -> tuple[str, str] | None:
+    """(module, part) of a converted key, None for anything else."""
     for part in ("lora_A.weight", "lora_B.weight", "lora_B.bias"):
         if name.endswith("." + part):
             return name[: -len(part) - 1], part
-    module, _, leaf = name.rpartition(".")
-    module, _, kind = module.rpartition(".")
-    return module, f"{kind}.{leaf}"
+    return None
 
 
 def _check_targets(targets: dict[str, LoraTarget], file: Path) -> None:

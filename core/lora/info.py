@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.lora.errors import LoraError
 from core.lora.naming import distill_steps, expert_of, find_partner, is_step_distill
 
 _META_OK = frozenset({"alpha"})
@@ -206,12 +205,3 @@ def describe_fit(info: LoraInfo) -> str:
         return f"fits no Wan2.2 family (width {info.dim})"
     name = FAMILIES[best.family].name if best.family in FAMILIES else "the demo models"
     return f"partly fits {name} ({best.matched}/{best.total} layers)"
-
-
-def is_lora_file(path: str | Path) -> bool:
-    """True when ``path`` opens as a LoRA (used to tell LoRA files from model weights)."""
-    try:
-        inspect_lora(path)
-    except (LoraError, OSError):
-        return False
-    return True

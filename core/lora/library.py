@@ -15,12 +15,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core import paths
 from core.atomicio import atomic_write_json, read_json_or_quarantine
 from core.lora.errors import LoraError
-from core.lora.naming import EXPERT_HIGH, EXPERT_LOW, display_name, expert_of, partner_name
+from core.lora.naming import EXPERT_HIGH, display_name, expert_of, partner_name
 
 LIBRARY_SCHEMA = "wan-studio-lora-library"
 LIBRARY_VERSION = 1
@@ -155,13 +154,3 @@ def find_by_name(name: str, sha256: str | None = None) -> Path | None:
             if file_sha256(candidate) == sha256:
                 return candidate
     return None
-
-
-def item_experts(item: LoraItem) -> dict[str, Any]:
-    """Default strengths for an item: a pair and an unnamed file go to both experts."""
-    if item.is_pair or item.expert is None:
-        return {EXPERT_HIGH: 1.0, EXPERT_LOW: 1.0}
-    return {
-        EXPERT_HIGH: 1.0 if item.expert == EXPERT_HIGH else 0.0,
-        EXPERT_LOW: 1.0 if item.expert == EXPERT_LOW else 0.0,
-    }

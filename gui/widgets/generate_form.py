@@ -112,7 +112,8 @@ class GenerateForm(QWidget):
 
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, run_io: Any, parent: QWidget | None = None) -> None:
+        """``run_io``: the engine's I/O pool, for what the form reads off the GUI thread."""
         super().__init__(parent)
         self.family: Family = get_family("t2v-a14b")
         self.demo = False
@@ -193,7 +194,7 @@ class GenerateForm(QWidget):
         self.device.setToolTip("Detecting devices…")
         self._pending_device = "auto"
         self.solver = SolverPicker()
-        self.loras = LoraList()  # the LoRA section (gui/widgets/lora_list.py)
+        self.loras = LoraList(run_io)  # the LoRA section (gui/widgets/lora_list.py)
         self.messages["loras"] = self.loras.message
 
         self._build_layout()

@@ -8,13 +8,12 @@ what a LoRA "fits" means.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject
 
 from core.models.catalog import FAMILIES
 
@@ -139,82 +138,15 @@ def plan_lines(applied: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     return out
 
 
-_read_lock = threading.Lock()
-_primed = False
-
-
 def read_header(path: str | Path) -> Any:
-    """Worker side: ``inspect_lora(path)``, or the reason the file is not a usable LoRA (text).
-
-    Reads are serialized, and the first one imports diffusers' Wan pipeline module by its full
-    name: ``from diffusers import WanPipeline`` (core.lora.convert) goes through diffusers' lazy
-    module, which two threads importing it for the first time at once break ("cannot import
-    name 'WanPipeline'"). A direct module import takes Python's per-module import lock.
-    """
-    global _primed
+    """Worker side: ``inspect_lora(path)``, or the reason the file is not a usable LoRA (text)."""
     from core.lora.errors import LoraError
+    from core.lora.info import inspect_lora
 
-    with _read_lock:
-        if not _primed:
-            import importlib
-
-            importlib.import_module("diffusers.pipelines.wan.pipeline_wan")
-            _primed = True
-        from core.lora.info import inspect_lora
-
-        try:
-            return inspect_lora(path)
-        except (LoraError, OSError) as exc:
-            return str(exc)
-
-
-class _Carrier(QObject):
-    """Brings a pool thread's result back to the GUI thread (queued signal)."""
-
-    done = Signal(object)
-    failed = Signal(object)
-
-
-class _PoolTask(QRunnable):
-    def __init__(self, fn: Callable[[], Any], carrier: _Carrier) -> None:
-        super().__init__()
-        self._fn = fn
-        self._carrier = carrier
-
-    def run(self) -> None:
-        from gui.engine import JobError
-
-        try:
-            result = self._fn()
-        except Exception as exc:
-            self._carrier.failed.emit(JobError.from_exception(exc))
-        else:
-            self._carrier.done.emit(result)
-
-
-_carriers: set[_Carrier] = set()  # alive until their result is delivered
-
-
-def pool_run_io(
-    fn: Callable[[], Any],
-    *,
-    on_done: Callable[[Any], None] | None = None,
-    on_error: Callable[[Any], None] | None = None,
-) -> None:
-    """``Engine.run_io`` for widgets used without an engine (a form on its own, in tests):
-    the global QThreadPool, callbacks on the GUI thread."""
-    carrier = _Carrier()
-    _carriers.add(carrier)
-
-    def finish(callback: Callable[[Any], None] | None, value: Any) -> None:
-        _carriers.discard(carrier)
-        carrier.deleteLater()
-        if callback is not None:
-            callback(value)
-
-    carrier.done.connect(lambda value: finish(on_done, value))
-    carrier.failed.connect(lambda error: finish(on_error, error))
-    QThreadPool.globalInstance().start(_PoolTask(fn, carrier))
+    try:
+        return inspect_lora(path)
+    except (LoraError, OSError) as exc:
+        return str(exc)
 
 
 def alive(widget: QObject) -> bool:

@@ -58,7 +58,6 @@ COLUMNS = ("Name", "Format", "Rank", "Dim", "Experts", "Fits", "Layers", "Size",
     COL_FOLDER,
 ) = range(len(COLUMNS))
 PATH_ROLE = Qt.ItemDataRole.UserRole
-SHOW_TITLE = "Models/LoRAs"  # bus.show_workspace title that brings this tab to the front
 LAST_DIR_KEY = "models/lora_folder"
 
 
@@ -139,7 +138,6 @@ class LoraLibrary(QWidget):
 
     reloaded = Signal()  # the table was rebuilt from the folders
     inspected = Signal(str)  # a row's header details arrived (the item's path)
-    wanted = Signal()  # something asked to show this tab (bus.show_workspace(SHOW_TITLE))
 
     def __init__(self, bus: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,7 +230,6 @@ class LoraLibrary(QWidget):
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.splitter, 1)
-        bus.show_workspace.connect(self._maybe_wanted)
         self._update_buttons()
 
     # ---- listing -----------------------------------------------------------------------------
@@ -240,10 +237,6 @@ class LoraLibrary(QWidget):
         super().showEvent(event)
         if not self._loaded:
             self.reload()
-
-    def _maybe_wanted(self, title: str) -> None:
-        if title == SHOW_TITLE:
-            self.wanted.emit()
 
     def reload(self) -> None:
         """List the folders again (off the GUI thread); headers are read row by row after."""

@@ -40,7 +40,7 @@ from core.lora.errors import LoraError
 from core.lora.naming import is_step_distill
 from gui.widgets.elided_label import ElidedLabel
 from gui.widgets.fields import FieldMessage
-from gui.widgets.lora_format import RunIo, alive, fit_note, pool_run_io, read_header
+from gui.widgets.lora_format import RunIo, alive, fit_note, read_header
 
 LAST_DIR_KEY = "generate/lora_dir"
 
@@ -214,13 +214,14 @@ class LoraList(QGroupBox):
     info_ready = Signal(str)  # a file's header was read (path); for tests and screenshots
     restored = Signal(list)  # a restore finished: the messages about missing LoRAs
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, run_io: RunIo, parent: QWidget | None = None) -> None:
+        """``run_io``: where header reads and restore look-ups run (``Engine.run_io``)."""
         super().__init__("LoRAs", parent)
         self.rows: list[LoraRow] = []
         self.family = "t2v-a14b"
         self.experts = 2
         self.demo = False
-        self._run_io: RunIo = pool_run_io
+        self._run_io = run_io
         self._restore_serial = itertools.count(1)
         self._restore_latest = 0
         self._library: dict[str, list[Any]] | None = None
@@ -263,10 +264,6 @@ class LoraList(QGroupBox):
         layout.addWidget(self.message)
 
     # ---- wiring ------------------------------------------------------------------------------
-    def set_run_io(self, run_io: RunIo) -> None:
-        """Use the app engine's I/O pool (the workspace sets it; standalone: a QThreadPool)."""
-        self._run_io = run_io
-
     def set_family(self, family: str, experts: int, demo: bool) -> None:
         """The selected model: one or two strengths, fit notes against it."""
         self.family, self.experts, self.demo = family, experts, demo

@@ -212,7 +212,7 @@ class GenerateWorkspace(QWidget):
         mg.addWidget(self.banner)
         mg.addWidget(self.presets)
 
-        self.form = GenerateForm()
+        self.form = GenerateForm(self._run_io)
         column = QWidget()
         column_layout = QVBoxLayout(column)
         column_layout.setContentsMargins(0, 0, 6, 0)

@@ -19,10 +19,8 @@ LORA_SECTION = "Models/LoRAs"  # bus.show_workspace title: Models, on its LoRA t
 def attach_loras(ws: GenerateWorkspace) -> None:
     """Connect ``ws.form.loras`` (call once, after the workspace is built)."""
     loras = ws.form.loras
-    loras.set_run_io(ws._run_io)
     loras.notice.connect(ws.bus.status.emit)
     loras.distill_picked.connect(lambda label: select_distill_preset(ws, label))
-    loras.library_requested.connect(lambda: ws.bus.show_workspace.emit("Models"))
     loras.library_requested.connect(lambda: ws.bus.show_workspace.emit(LORA_SECTION))
     ws.bus.use_lora.connect(lambda item: use_lora(ws, item))
     ws.bus.lora_folders_changed.connect(loras.library_changed)

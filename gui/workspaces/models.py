@@ -217,8 +217,13 @@ class ModelsWorkspace(QWidget):
         self.sections = QTabWidget()
         self.sections.addTab(page, "Model library")
         self.sections.addTab(self.loras, "LoRAs")
-        self.loras.wanted.connect(lambda: self.sections.setCurrentWidget(self.loras))
         QVBoxLayout(self).addWidget(self.sections)
+
+    def show_section(self, section: str) -> None:
+        """bus.show_workspace("Models/<section>"): the inner tab of that title."""
+        for index in range(self.sections.count()):
+            if self.sections.tabText(index) == section:
+                self.sections.setCurrentIndex(index)
 
     def _restore_state(self) -> None:
         from gui.app import settings

@@ -243,10 +243,10 @@ def test_use_lora_from_the_bus_adds_it(qtbot, ws, loras) -> None:
     assert [c.path for c in ws.build_request().loras] == [str(loras["style"])]
 
 
-def test_a_list_without_the_engine_reads_headers_on_a_pool_thread(qtbot, loras) -> None:
+def test_a_list_on_its_own_reads_headers_off_the_gui_thread(qtbot, bus, loras) -> None:
     from gui.widgets.lora_list import LoraList
 
-    lora_list = LoraList()  # no workspace: the QThreadPool fallback of lora_format
+    lora_list = LoraList(bus.engine.run_io)  # no workspace: only the engine's I/O pool
     qtbot.addWidget(lora_list)
     lora_list.set_family("ti2v-5b", 1, demo=False)
     with qtbot.waitSignal(lora_list.info_ready, timeout=30000):

@@ -117,7 +117,7 @@ def test_add_and_remove_folders(qtbot, models, folder, tmp_path, bus, monkeypatc
 
 def test_the_lora_tab_comes_to_the_front_when_asked(qtbot, models, bus) -> None:
     assert models.sections.currentWidget() is not models.loras
-    bus.show_workspace.emit("Models/LoRAs")
+    models.show_section("LoRAs")  # what MainWindow.show_workspace("Models/LoRAs") calls
     assert models.sections.currentWidget() is models.loras
 
 

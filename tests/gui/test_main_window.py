@@ -64,3 +64,21 @@ def test_torch_is_not_imported_when_the_window_is_first_shown(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout, result.stdout
+
+
+def test_show_workspace_opens_a_section_of_a_workspace(qtbot) -> None:
+    """bus.show_workspace("Models/LoRAs") (the form's "Manage LoRA folders…") brings Models to
+    the front on its LoRA tab."""
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        models = window.workspaces["Models"]
+        window.bus.show_workspace.emit("Models/LoRAs")
+        assert window.tabs.currentWidget() is models
+        assert models.sections.currentWidget() is models.loras
+        window.bus.show_workspace.emit("Generate")
+        assert window.tabs.currentWidget() is window.workspaces["Generate"]
+    finally:
+        window.bus.shutdown()
+        window.close()

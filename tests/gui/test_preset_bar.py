@@ -15,17 +15,14 @@ from core.presets import PresetStore
 
 
 @pytest.fixture
-def window(installed_demo, qtbot):
+def t2v_installed(installed_demo) -> None:
     installed_demo("t2v-a14b")
-    from gui.main_window import MainWindow
 
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.bus.shutdown()
-    win.close()
+
+@pytest.fixture
+def window(t2v_installed, main_window):
+    """conftest's main window, created after the T2V demo model is in place."""
+    return main_window
 
 
 def answer(monkeypatch, names: list[str], overwrite: list[bool] | None = None) -> dict:
