@@ -138,7 +138,18 @@ def request_fields() -> frozenset[str]:
 
 
 def _type_problem(key: str, value: Any) -> str | None:
-    """Why ``value`` cannot be the value of the known key ``key``, or None when it can."""
+    """Why ``value`` cannot be the value of the known key ``key``, or None when it can.
+
+    Values are held to the request's own bounds (core.generate.limits), so a preset can never
+    start a run that validation would refuse (``steps: 1000000000`` is refused on import).
+    """
+    from core.generate.limits import bound_problem
+
+    problem = _plain_type_problem(key, value)
+    return problem or bound_problem(key, value)
+
+
+def _plain_type_problem(key: str, value: Any) -> str | None:
 
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -288,8 +299,11 @@ def migrate_document(doc: Any) -> tuple[dict[str, Any], int]:
     return doc, original
 
 
-def parse_document(doc: Any, source: str) -> tuple[Preset, list[str]]:
-    """A user Preset from a file's JSON (any known schema), with load warnings."""
+def parse_document(doc: Any, source: str, strict: bool = False) -> tuple[Preset, list[str]]:
+    """A user Preset from a file's JSON (any known schema), with load warnings.
+
+    ``strict`` (import): a value of the wrong type or out of range is an error, not skipped.
+    """
     doc, original = migrate_document(doc)
     try:
         name = validate_name(doc.get("name"))
@@ -299,7 +313,7 @@ def parse_document(doc: Any, source: str) -> tuple[Preset, list[str]]:
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise PresetFormatError(f"'description' must be text, not {description!r}")
-    values, notes = normalize_values(doc.get("values"), strict=False)
+    values, notes = normalize_values(doc.get("values"), strict=strict)
     preset = Preset(name, family, values, False, description, original)
     return preset, [f"{source} ({family} / {name}): {n}" for n in notes]
 
@@ -561,21 +575,19 @@ class PresetStore:
         self, path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
     ) -> Preset:
         """Add a preset from a JSON file (any known schema); the file itself is not changed."""
+        from core.userfiles import MAX_PRESET_BYTES, UserFileError, read_user_file
+
         source = Path(path).expanduser()
-        try:
-            raw = source.read_bytes()
-        except FileNotFoundError:
-            raise PresetError(f"{source} does not exist") from None
-        except IsADirectoryError:
-            raise PresetError(f"{source} is a folder: choose a preset .json file") from None
-        except OSError as exc:
-            raise PresetError(f"{source} cannot be read: {exc}") from None
+        try:  # a regular file of sane size only: /dev/zero or a FIFO must not hang the app
+            raw = read_user_file(source, "preset file", MAX_PRESET_BYTES)
+        except UserFileError as exc:
+            raise PresetError(str(exc)) from None
         try:
             doc = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise PresetFormatError(f"{source} is not a JSON preset file ({exc})") from None
         try:
-            preset, _ = parse_document(doc, source.name)
+            preset, _ = parse_document(doc, source.name, strict=True)
         except PresetVersionError as exc:
             raise PresetVersionError(f"{source} cannot be imported: {exc}") from None
         except PresetError as exc:

@@ -149,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"wan-studio generate: error: --lora: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
 
+    problem = preflight_problem(request)  # before the minutes of loading
+    if problem:
+        print(f"wan-studio generate: error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
     from core.generate.events import Cancelled, Done, Failed
     from core.generate.runner import Runner
     from core.progress import CancelToken
@@ -183,6 +188,22 @@ def run(args: argparse.Namespace) -> int:
     if outcome.hint:
         print(f"hint: {outcome.hint}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def preflight_problem(request: Any) -> str | None:
+    """Why the job cannot run on this model and machine (core.generate.preflight), or None."""
+    from core.generate.preflight import PreflightError, preflight
+    from core.generate.request import demo_family, resolve_model_path
+    from core.models.loader import LoadError, resolve_device
+
+    folder = resolve_model_path(request.model)
+    if demo_family(request.model) is not None and not (folder / "model_index.json").is_file():
+        return None  # the runner creates the missing demo model first
+    try:
+        preflight(folder, request, resolve_device(request.device))
+    except (PreflightError, LoadError) as exc:
+        return str(exc)
+    return None
 
 
 def build_request(args: argparse.Namespace) -> Any:

@@ -36,6 +36,7 @@ DEVICE_HINT = (
     "unloaded so the next run starts clean."
 )
 WRITE_HINT = "Check that the output folder exists, is writable and has free space."
+PREFLIGHT_HINT = "Nothing was loaded: change the setting the message names and run again."
 BUG_HINT = "This looks like a bug in Wan Studio; the details hold the traceback for a report."
 
 
@@ -71,6 +72,10 @@ def describe_failure(exc: BaseException, stage: str | None) -> Failed:
             details=details,
             stage=stage,
         )
+    from core.generate.preflight import PreflightError
+
+    if isinstance(exc, PreflightError):
+        return Failed(message=str(exc), hint=PREFLIGHT_HINT, details=details, stage=stage)
     from core.lora.errors import LoraError
 
     if isinstance(exc, LoraError):

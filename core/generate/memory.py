@@ -21,10 +21,8 @@ switch, the VAE while decoding), as the official ``--offload_model True`` does.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import struct
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,16 +119,17 @@ def pipeline_weights(pipe: Any) -> dict[str, int]:
 
 
 def safetensors_elements(path: Path) -> dict[str, tuple[str, int]]:
-    """tensor name -> (dtype, element count) from a safetensors header (no tensor data read)."""
-    with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        out[name] = (info["dtype"], math.prod(info["shape"]))
-    return out
+    """tensor name -> (dtype, element count) from a safetensors header (no tensor data read).
+
+    The header goes through the checkpoint reader's checks first (length, offsets, dtypes), so
+    a header claiming 2**60 bytes is a CheckpointError naming the file, never a MemoryError.
+    """
+    from core.quant.checkpoint import read_header
+
+    return {
+        name: (entry.dtype, math.prod(entry.shape))
+        for name, entry in read_header(path).entries.items()
+    }
 
 
 def estimate_weights(folder: Path, accelerator: bool, quant: str) -> dict[str, int]:
@@ -138,6 +137,7 @@ def estimate_weights(folder: Path, accelerator: bool, quant: str) -> dict[str, i
 
     Loaded dtype: bf16 on an accelerator, fp32 on the CPU; float8 tensors (offline MXFP8) keep
     1 byte; with ``quant="mxfp8-online"`` the block linears become 1 byte + 1/32 scale byte.
+    A corrupt header raises CheckpointError (the caller refuses the model before loading it).
     """
     target = 2 if accelerator else 4
     result: dict[str, int] = {}
@@ -147,12 +147,7 @@ def estimate_weights(folder: Path, accelerator: bool, quant: str) -> dict[str, i
             continue
         total = 0
         for file in sorted(sub.glob("*.safetensors")):
-            try:
-                tensors = safetensors_elements(file)
-            except (OSError, ValueError, KeyError, struct.error):
-                total += file.stat().st_size
-                continue
-            for name, (dtype, count) in tensors.items():
+            for name, (dtype, count) in safetensors_elements(file).items():
                 if _DTYPE_BYTES.get(dtype, 2) == 1:
                     total += count
                 elif (
@@ -167,32 +162,50 @@ def estimate_weights(folder: Path, accelerator: bool, quant: str) -> dict[str, i
     return result
 
 
-def denoise_activation_bytes(
-    pipe: Any, width: int, height: int, frames: int, dtype_bytes: int
+def activation_bytes(
+    cfg: Any, spatial: int, temporal: int, width: int, height: int, frames: int, dtype_bytes: int
 ) -> int:
-    transformer = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
-    cfg = transformer.config
-    dim = cfg.num_attention_heads * cfg.attention_head_dim
-    ps = cfg.patch_size
-    spatial = pipe.vae_scale_factor_spatial
-    temporal = pipe.vae_scale_factor_temporal
+    """Denoise activations of one transformer forward from its config (see the module doc)."""
+    dim = int(cfg["num_attention_heads"]) * int(cfg["attention_head_dim"])
+    ps = cfg.get("patch_size") or (1, 2, 2)
     tokens = (
         ((frames - 1) // temporal + 1)
         * (height // (spatial * ps[1]))
         * (width // (spatial * ps[2]))
     )
-    return int(tokens * (8 * dim + 2 * cfg.ffn_dim) * dtype_bytes)
+    return int(tokens * (8 * dim + 2 * int(cfg["ffn_dim"])) * dtype_bytes)
 
 
-def vae_decode_bytes(pipe: Any, width: int, height: int, frames: int, tiled: bool) -> int:
-    cfg = pipe.vae.config
+def denoise_activation_bytes(
+    pipe: Any, width: int, height: int, frames: int, dtype_bytes: int
+) -> int:
+    transformer = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+    return activation_bytes(
+        transformer.config,
+        pipe.vae_scale_factor_spatial,
+        pipe.vae_scale_factor_temporal,
+        width,
+        height,
+        frames,
+        dtype_bytes,
+    )
+
+
+def decode_bytes(
+    cfg: Any, width: int, height: int, frames: int, tiled: bool, dtype_bytes: int
+) -> int:
+    """VAE decode peak from the VAE config: one causal chunk plus the decoded video."""
     last = int(cfg.get("decoder_base_dim") or cfg.get("base_dim", 96))
     patch = int(cfg.get("patch_size") or 1)
-    dtype_bytes = 2 if pipe.vae.dtype.itemsize == 2 else 4
     h, w = (min(height, 256), min(width, 256)) if tiled else (height, width)
     chunk = 4 * (h // patch) * (w // patch) * last * dtype_bytes * 6
     video = frames * 3 * height * width * 4 * 2  # decoded video + its concatenation copy
     return int(chunk + video)
+
+
+def vae_decode_bytes(pipe: Any, width: int, height: int, frames: int, tiled: bool) -> int:
+    dtype_bytes = 2 if pipe.vae.dtype.itemsize == 2 else 4
+    return decode_bytes(pipe.vae.config, width, height, frames, tiled, dtype_bytes)
 
 
 def free_bytes(device: str) -> int | None:
@@ -214,6 +227,18 @@ def host_available_bytes() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def swap_free_bytes() -> int | None:
+    """Free swap (Linux SwapFree), None elsewhere: the hard limit of a CPU job is RAM + swap."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("SwapFree:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.generate.limits import LIMITS, TEXT_FIELDS, bound_problem, clamp
 from core.generate.schedulers import SOLVERS
 from core.lora.choice import LoraChoice, duplicate_problems
 from core.lora.errors import LoraError
@@ -172,6 +173,7 @@ class GenerationRequest:
             if not self.model.strip():
                 issues.append(ValidationIssue("model", "no model chosen: pick a model folder"))
         issues += self._validate_numbers(fam)
+        issues += self._validate_limits({i.field for i in errors(issues)})
         if fam is not None:
             issues += self._validate_image(fam)
         issues += self._validate_runtime()
@@ -191,6 +193,17 @@ class GenerationRequest:
             for p in choice.problems(experts)
         ]
         out += [ValidationIssue("loras", p) for p in duplicate_problems(self.loras)]
+        return out
+
+    def _validate_limits(self, reported: set[str]) -> list[ValidationIssue]:
+        """Every number and text within its bounds (core.generate.limits: one table for all)."""
+        out = []
+        for name in (*LIMITS, *TEXT_FIELDS):
+            value = getattr(self, name)
+            problem = None if name in reported else bound_problem(name, value)
+            if problem:
+                near = clamp(name, value) if name in LIMITS and _finite(value) else None
+                out.append(ValidationIssue(name, problem, near))
         return out
 
     def _validate_numbers(self, fam: Family | None) -> list[ValidationIssue]:

@@ -425,30 +425,12 @@ class _Job:
         return summary
 
     def _warn_if_too_big(self, folder: Path, device: str) -> None:
-        """Pre-flight: warn when the weights alone will not fit (host RAM on the CPU, device
-        memory on an accelerator) before spending minutes loading them."""
-        from core.generate.memory import GIB, estimate_weights, free_bytes
+        """Pre-flight before minutes of loading: refuses a job that cannot fit or be written
+        (PreflightError), warns when only the all-resident placement does not fit."""
+        from core.generate.preflight import preflight
 
-        try:
-            need = sum(
-                estimate_weights(folder, not device.startswith("cpu"), self.request.quant).values()
-            )
-        except OSError:
-            return
-        free = free_bytes(device)
-        if free is not None and need > free:
-            where = "RAM" if device.startswith("cpu") else f"memory on {device}"
-            hint = (
-                "; quant mxfp8-online halves the experts"
-                if self.request.quant in ("auto", "none")
-                else ""
-            )
-            self.emit(
-                ev.Warning(
-                    message=f"the model needs about {need / GIB:.1f} GiB but only "
-                    f"{free / GIB:.1f} GiB of {where} is free: loading may fail{hint}"
-                )
-            )
+        for warning in preflight(folder, self.request, device):
+            self.emit(ev.Warning(message=warning))
 
     def _image_pipe(self, warm: _Warm) -> Any:
         """WanImageToVideoPipeline over the loaded TI2V components (expand_timesteps)."""

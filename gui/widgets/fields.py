@@ -9,6 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from core.generate.limits import LIMITS
+
 CUSTOM = "custom"
 
 
@@ -76,7 +78,7 @@ class SizePicker(QWidget):
         self.width_spin = QSpinBox()
         self.height_spin = QSpinBox()
         for spin, name in ((self.width_spin, "width"), (self.height_spin, "height")):
-            spin.setRange(1, 8192)
+            spin.setRange(1, int(LIMITS[name].high))
             spin.setAccelerated(True)
             spin.setToolTip(f"Custom {name} in pixels")
             spin.valueChanged.connect(self._custom_changed)

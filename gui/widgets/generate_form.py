@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.generate.limits import LIMITS
 from core.models.catalog import Family, get_family
 from gui.widgets.fields import FieldMessage, SizePicker
 from gui.widgets.image_input import ImageInput
@@ -134,13 +135,13 @@ class GenerateForm(QWidget):
         # ---- video -------------------------------------------------------------------------
         self.size = SizePicker()
         self.frames = QSpinBox()
-        self.frames.setRange(1, 1001)
+        self.frames.setRange(1, int(LIMITS["frames"].high))
         self.frames.setSingleStep(4)
         self.frames.setToolTip("Frame count: 4n + 1 (the VAE packs 4 frames per latent frame)")
         self.duration = QLabel()
         self.duration.setObjectName("hint")
         self.fps = QSpinBox()
-        self.fps.setRange(1, 120)
+        self.fps.setRange(1, int(LIMITS["fps"].high))
         self.fps.setSuffix(" fps")
         self.fps_lock = QCheckBox("Locked to the model")
         self.fps_lock.setChecked(True)
@@ -149,13 +150,13 @@ class GenerateForm(QWidget):
             "another rate changes the speed of motion. Untick to choose."
         )
         self.steps = QSpinBox()
-        self.steps.setRange(1, 500)
+        self.steps.setRange(1, int(LIMITS["steps"].high))
 
         # ---- guidance and seed ---------------------------------------------------------------
         self.guidance_high = QDoubleSpinBox()
         self.guidance_low = QDoubleSpinBox()
         for spin in (self.guidance_high, self.guidance_low):
-            spin.setRange(0.0, 30.0)
+            spin.setRange(0.0, LIMITS["guidance_high"].high)
             spin.setSingleStep(0.5)
             spin.setDecimals(2)
         self.seed_random = QCheckBox("Random")
@@ -174,7 +175,7 @@ class GenerateForm(QWidget):
 
         # ---- advanced ------------------------------------------------------------------------
         self.shift = QDoubleSpinBox()
-        self.shift.setRange(0.1, 50.0)
+        self.shift.setRange(0.1, LIMITS["shift"].high)
         self.shift.setSingleStep(0.5)
         self.shift.setDecimals(2)
         self.shift.setToolTip("Flow-matching shift (official: 12 for T2V-A14B, 5 otherwise)")
