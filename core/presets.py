@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,7 @@ from core.atomicio import (
     read_json_or_quarantine,
     remove_stale_temp_files,
 )
+from core.filelock import locked
 from core.models.catalog import FAMILIES, Family, get_family
 
 PRESET_SCHEMA = "wan-studio-preset"
@@ -516,6 +518,10 @@ class PresetStore:
     # ---- writing ----
     def save(self, preset: Preset, overwrite: bool = False) -> Preset:
         """Save a user preset (new, or replacing the same name when ``overwrite``)."""
+        with self._change():
+            return self._save(preset, overwrite)
+
+    def _save(self, preset: Preset, overwrite: bool) -> Preset:
         name = validate_name(preset.name)
         family = _family_key(preset.family)
         values, _ = normalize_values(preset.values, strict=True)
@@ -537,6 +543,10 @@ class PresetStore:
 
     def rename(self, family: str, old: str, new: str) -> Preset:
         """Rename a user preset (its file is renamed with it)."""
+        with self._change():
+            return self._rename(family, old, new)
+
+    def _rename(self, family: str, old: str, new: str) -> Preset:
         current = self._user_preset(family, old)
         new_name = validate_name(new)
         self._refuse_builtin_name(current.family, new_name)
@@ -559,11 +569,12 @@ class PresetStore:
 
     def delete(self, family: str, name: str) -> None:
         """Delete a user preset and its file (built-ins are read-only)."""
-        current = self._user_preset(family, name)
-        assert current.path is not None
-        with contextlib.suppress(FileNotFoundError):
-            current.path.unlink()
-        del self._user[(current.family, current.name.casefold())]
+        with self._change():
+            current = self._user_preset(family, name)
+            assert current.path is not None
+            with contextlib.suppress(FileNotFoundError):
+                current.path.unlink()
+            del self._user[(current.family, current.name.casefold())]
 
     def duplicate(self, family: str, name: str, new_name: str) -> Preset:
         """Save a copy of any preset (built-in or user) as a new user preset."""
@@ -618,6 +629,17 @@ class PresetStore:
         return target
 
     # ---- helpers ----
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Under the folder's cross-process lock, with the presets other processes saved
+        meanwhile read in: two saves at once never pick the same file or overwrite each other."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with locked(self.directory):
+            warnings = self.warnings
+            self.reload()
+            self.warnings = warnings
+            yield
+
     def _user_preset(self, family: str, name: str) -> Preset:
         key = get_family(family).key
         if self._builtin(key, name) is not None:

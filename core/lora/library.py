@@ -10,14 +10,13 @@ every app users know) and groups HIGH/LOW partners into one item. Torch-free.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import paths
 from core.atomicio import atomic_write_json, read_json_or_quarantine
+from core.filelock import locked
 from core.lora.errors import LoraError
 from core.lora.naming import EXPERT_HIGH, display_name, expert_of, partner_name
 
@@ -47,17 +46,6 @@ class LoraItem:
         return self.path_low is not None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(path.name + ".lock")
-    with open(lock, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def load_folders() -> tuple[list[str], str | None]:
     """The saved LoRA folders and a note when the file was unreadable (set aside)."""
     data, problem = read_json_or_quarantine(library_file())
@@ -83,7 +71,7 @@ def add_folder(folder: str | os.PathLike[str]) -> list[str]:
         raise LoraError(f"{path} is not a folder: pick the folder that holds your LoRA files")
     text = str(path.resolve())
     file = library_file()
-    with _locked(file):
+    with locked(file):
         folders, _problem = load_folders()
         if text not in folders:
             folders.append(text)
@@ -94,7 +82,7 @@ def add_folder(folder: str | os.PathLike[str]) -> list[str]:
 def remove_folder(folder: str | os.PathLike[str]) -> list[str]:
     text = str(Path(folder).expanduser().resolve())
     file = library_file()
-    with _locked(file):
+    with locked(file):
         folders, _problem = load_folders()
         kept = [f for f in folders if f != text]
         if kept != folders:

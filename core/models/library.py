@@ -17,9 +17,9 @@ opens **read-only and empty** (``read_only_reason`` says why, every change raise
 ``LibraryReadOnlyError``). Guessing at a newer format could silently drop what that version
 stored, and saving over it would destroy it for the version that wrote it.
 
-Several processes (the GUI and the CLI) may share the file: before each change the file is read
-again if another process changed it since, so a change made elsewhere is kept (last writer wins
-only for a change made within the same instant).
+Several processes (the GUI and the CLI) may share the file: each change holds the file's
+cross-process lock (core.filelock) and reads the file again if another process changed it
+since, so a change made elsewhere is never lost.
 
 Torch-free at import: the GUI lists the library at start-up.
 """
@@ -44,6 +44,7 @@ from core.atomicio import (
     read_json_or_quarantine,
     remove_stale_temp_files,
 )
+from core.filelock import locked
 from core.models.catalog import get_family
 from core.progress import ProgressCallback
 
@@ -142,17 +143,9 @@ class Library:
         self.read_only_reason: str | None = None
         self._entries: dict[str, LibraryEntry] = {}
         self._inspections: dict[str, FolderInfo] = {}
-        self._stamp: tuple[int, int, int] | None = None
         self._load()
 
     # ---- persistence ----
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = self.file.stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
     def reload(self) -> None:
         """Read the file again (warnings start afresh)."""
         self.warnings = []
@@ -163,7 +156,6 @@ class Library:
         self.read_only_reason = None
         remove_stale_temp_files(self.file)
         doc, problem = read_json_or_quarantine(self.file)
-        self._stamp = self._file_stamp()
         if problem:
             self.warnings.append(f"model library {problem}; starting with an empty library")
             return
@@ -173,7 +165,6 @@ class Library:
             entries, bad = self._parse(doc)
         except ValueError as exc:
             moved = quarantine(self.file)
-            self._stamp = None
             self.warnings.append(
                 f"model library {self.file} is not a valid library file ({exc}); it was set "
                 f"aside as {moved.name} and the library starts empty"
@@ -234,19 +225,19 @@ class Library:
             "models": [e.to_dict() for e in self._entries.values()],
         }
         atomic_write_json(self.file, doc)
-        self._stamp = self._file_stamp()
 
     @contextlib.contextmanager
     def _change(self) -> Iterator[None]:
-        """Re-read a file another process changed, refuse when read-only, save afterwards."""
-        if self._file_stamp() != self._stamp:
-            self._load()
-        if self.read_only_reason:
-            raise LibraryReadOnlyError(
-                f"the model library cannot be changed: {self.read_only_reason}"
-            )
-        yield
-        self._save()
+        """Under the file's cross-process lock: re-read a file another process changed, refuse
+        when read-only, save afterwards (six `models add` at once keep all six)."""
+        with locked(self.file):
+            self._load()  # always: an inode reused by another writer could fool a stamp check
+            if self.read_only_reason:
+                raise LibraryReadOnlyError(
+                    f"the model library cannot be changed: {self.read_only_reason}"
+                )
+            yield
+            self._save()
 
     # ---- reading ----
     def list(self) -> list[LibraryEntry]:
