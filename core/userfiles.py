@@ -22,6 +22,7 @@ MAX_PRESET_BYTES = 1 << 20  # a preset is a few hundred bytes of JSON
 MAX_DESCRIPTION_BYTES = 64 << 20  # msmodelslim descriptions: ~1 line per tensor, < 2 MB for A14B
 MAX_IMAGE_BYTES = 256 << 20  # a 8K PNG is ~100 MB at worst
 MAX_JSON_CONFIG_BYTES = 16 << 20  # config.json / model_index.json / index files
+MAX_LORA_BYTES = 16 << 30  # a rank-256 A14B LoRA in fp32 is about 5 GiB
 
 
 class UserFileError(ValueError):
@@ -30,12 +31,12 @@ class UserFileError(ValueError):
 
 def _kind_of(mode: int) -> str:
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
+        return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
 def check_user_file(path: str | os.PathLike[str], what: str, max_bytes: int) -> Path:
@@ -60,8 +61,8 @@ def _check_stat(source: Path, info: os.stat_result, what: str, max_bytes: int) -
         raise UserFileError(f"{what} {source} is a folder: choose a file")
     if not stat.S_ISREG(info.st_mode):
         raise UserFileError(
-            f"{what} {source} is {_kind_of(info.st_mode)}, not a regular file: Wan Studio reads "
-            "only regular files; save the data to a file and choose that"
+            f"{what} {source} is not a regular file ({_kind_of(info.st_mode)}): Wan Studio "
+            "reads only regular files; save the data to a file and choose that"
         )
     if info.st_size > max_bytes:
         raise UserFileError(
@@ -91,6 +92,7 @@ __all__ = [
     "MAX_DESCRIPTION_BYTES",
     "MAX_IMAGE_BYTES",
     "MAX_JSON_CONFIG_BYTES",
+    "MAX_LORA_BYTES",
     "MAX_PRESET_BYTES",
     "UserFileError",
     "check_user_file",

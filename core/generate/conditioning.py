@@ -16,11 +16,13 @@ from core.generate.request import GenerationRequest, fit_size_to_image
 
 
 def load_image(path: str | Path) -> Any:
-    """The image as an RGB PIL image (alpha composited on white)."""
+    """The image as an RGB PIL image (alpha composited on white); ImageFileError for a file
+    that is not a usable image (checked before decoding)."""
     from PIL import Image
 
-    with Image.open(Path(path).expanduser()) as img:
-        img.load()
+    from core.generate.imagefile import open_image
+
+    with open_image(Path(path).expanduser()) as img:
         if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

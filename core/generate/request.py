@@ -531,21 +531,14 @@ def model_family(model: str) -> Family:
 
 # ---- images ---------------------------------------------------------------------------------
 def check_image(path: str | os.PathLike[str]) -> str | None:
-    """None when ``path`` is a readable image, else a message saying what is wrong."""
-    source = Path(path).expanduser()
-    if not source.exists():
-        return f"image {source} does not exist"
-    if not source.is_file():
-        return f"image {source} is not a file"
-    from PIL import Image, UnidentifiedImageError
+    """None when ``path`` is a readable image, else a message saying what is wrong (size and
+    pixel count are checked before decoding: core.generate.imagefile)."""
+    from core.generate.imagefile import ImageFileError, open_image
 
     try:
-        with Image.open(source) as img:
-            img.load()
-            if img.width < 1 or img.height < 1:
-                return f"image {source} is empty"
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        return f"image {source} cannot be decoded ({exc}); use a PNG, JPEG or WebP file"
+        open_image(path).close()
+    except ImageFileError as exc:
+        return str(exc)
     return None
 
 

@@ -134,10 +134,12 @@ def check_lora_path(path: str) -> str | None:
         )
     if suffix != LORA_SUFFIX:
         return f"LoRA {file} is not a .safetensors file"
-    if not file.exists():
-        return f"LoRA file {file} does not exist"
-    if not file.is_file():
-        return f"LoRA {file} is not a regular file"
+    from core.userfiles import MAX_LORA_BYTES, UserFileError, check_user_file
+
+    try:  # the shared check of every user file: regular (no FIFO, no device), under the cap
+        check_user_file(file, "LoRA", MAX_LORA_BYTES)
+    except UserFileError as exc:
+        return str(exc)
     return None
 
 

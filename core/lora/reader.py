@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.lora.choice import check_lora_path
 from core.lora.errors import LoraError
+from core.userfiles import MAX_LORA_BYTES, UserFileError, check_user_file
 
-MAX_LORA_BYTES = 16 << 30  # a rank-256 A14B LoRA in fp32 is about 5 GiB
 _CHUNK = 8 << 20
 
 
@@ -48,15 +47,10 @@ def _checked_file(path: str | os.PathLike[str]) -> Path:
     problem = check_lora_path(str(file))
     if problem:
         raise LoraError(problem)
-    info = file.stat()
-    if not stat.S_ISREG(info.st_mode):
-        raise LoraError(f"LoRA {file} is not a regular file")
-    if info.st_size > MAX_LORA_BYTES:
-        raise LoraError(
-            f"LoRA {file} is {info.st_size / (1 << 30):.1f} GiB, more than the "
-            f"{MAX_LORA_BYTES >> 30} GiB a LoRA can be: it is probably a full model, not a LoRA"
-        )
-    return file
+    try:  # the shared check of every user file: regular, under the size cap
+        return check_user_file(file, "LoRA", MAX_LORA_BYTES)
+    except UserFileError as exc:
+        raise LoraError(str(exc)) from None
 
 
 def read_lora_header(path: str | os.PathLike[str]) -> LoraHeader:

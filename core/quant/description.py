@@ -237,11 +237,13 @@ def _check_layer_consistency(types: Mapping[str, str], source: str) -> None:
 
 def load_description(path: str | Path) -> QuantDescription:
     """Read and parse one description file."""
+    from core.userfiles import MAX_DESCRIPTION_BYTES, UserFileError, read_user_file
+
     source = Path(path)
-    try:
-        raw = source.read_bytes()
-    except OSError as exc:
-        raise DescriptionError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    try:  # a regular file under the cap: a FIFO or /dev/zero must not hang or fill memory
+        raw = read_user_file(source, "quant description", MAX_DESCRIPTION_BYTES)
+    except UserFileError as exc:
+        raise DescriptionError(str(exc)) from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -20,6 +20,17 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 THUMB = QSize(96, 72)
 
 
+def image_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a start image (header and file checks only), or None."""
+    from core.generate.imagefile import ImageFileError, check_image_header
+
+    try:
+        check_image_header(path)
+    except ImageFileError as exc:
+        return str(exc)
+    return None
+
+
 def image_path_from_mime(mime) -> str | None:
     """The first local image file among dropped URLs, or None."""
     if not mime.hasUrls():
@@ -99,6 +110,13 @@ class ImageInput(QWidget):
             self.thumb.setText("Drop an\nimage here")
             need = "required" if self._required else "optional"
             self.name_label.setText(f"No image ({need}).")
+            return
+        problem = image_problem(self._path)
+        if problem:  # never decode a FIFO, a device or a 20000x20000 PNG on the GUI thread
+            self.thumb.setPixmap(QPixmap())
+            self.thumb.setText("!")
+            self.name_label.setText(f"{Path(self._path).name}\n{problem}")
+            self.name_label.setToolTip(problem)
             return
         reader = QImageReader(self._path)
         reader.setAutoTransform(True)
