@@ -174,7 +174,7 @@ def test_load_description_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b'{"a": "\xff"}')
     with pytest.raises(DescriptionError, match="not UTF-8"):
         load_description(bad)
-    with pytest.raises(DescriptionError, match="missing.json does not exist"):
+    with pytest.raises(DescriptionError, match=r"missing\.json does not exist"):
         load_description(tmp_path / "missing.json")
     good = tmp_path / "good.json"
     good.write_text(json.dumps(DIFFUSERS), "utf-8")
