@@ -164,9 +164,28 @@ def preflight(folder: Path, request: Any, device: str) -> list[str]:
 
     check_output(request.output)
     try:
+        check_model(folder)
         return check_memory(folder, request, device)
     except CheckpointError as exc:
         raise LoadError(str(exc)) from None
 
 
-__all__ = ["PreflightError", "check_memory", "check_output", "check_positions", "preflight"]
+def check_model(folder: Path) -> None:
+    """The loader's own config and header checks (model_index, each transformer's config
+    against its headers): a broken model is refused before the load, as bad input."""
+    from core.models.loader import read_model_index
+    from core.quant.component import examine_transformer, transformer_components
+
+    for component in transformer_components(read_model_index(folder)):
+        if (folder / component).is_dir():
+            examine_transformer(folder / component)
+
+
+__all__ = [
+    "PreflightError",
+    "check_memory",
+    "check_model",
+    "check_output",
+    "check_positions",
+    "preflight",
+]

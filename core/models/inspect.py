@@ -13,12 +13,17 @@ of msmodelslim exports belongs to core/repack; here they are recognised and summ
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.configcheck import (
+    ConfigError,
+    model_index_problems,
+    read_json_config,
+    transformer_config_problems,
+)
 from core.models.catalog import FAMILIES, Family, get_family
 from core.models.demo import is_demo_model, read_marker
 from core.quant.checkpoint import (
@@ -123,17 +128,13 @@ def _folder_size(folder: Path) -> int:
 
 
 def _read_json(path: Path, info: FolderInfo) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        info.problems.append(f"{path} cannot be read as JSON ({exc})")
+    try:  # regular file, size cap, a JSON object (core.configcheck)
+        return read_json_config(path)
+    except ConfigError as exc:
+        info.problems.append(str(exc))
         return None
-    if not isinstance(data, dict):
-        info.problems.append(f"{path} must hold a JSON object")
-        return None
-    return data
 
 
 # ---------------------------------------------------------------- Diffusers folders
@@ -146,6 +147,9 @@ def _inspect_diffusers(folder: Path, info: FolderInfo) -> None:
             f"{folder} has no model_index.json: the Diffusers folder is incomplete"
         )
     model_index = model_index or {}
+    info.problems += [
+        f"{folder / 'model_index.json'}: {p}" for p in model_index_problems(model_index)
+    ]
     listed_second = _listed(model_index, "transformer_2")
 
     experts: dict[str, TransformerDir] = {}
@@ -162,8 +166,8 @@ def _inspect_diffusers(folder: Path, info: FolderInfo) -> None:
         except (CheckpointError, DescriptionError) as exc:
             info.problems.append(str(exc))
             cfg = _read_json(sub / "config.json", info)
-            if cfg is not None:
-                configs[name] = cfg
+            if cfg is not None and not transformer_config_problems(cfg):
+                configs[name] = cfg  # a usable config still tells the family
     for name in REQUIRED_COMPONENTS[1:]:
         info.components[name] = (folder / name).is_dir()
     info.experts = sum(1 for n in ("transformer", "transformer_2") if info.components.get(n))

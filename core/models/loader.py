@@ -23,13 +23,13 @@ transformers passed in. Pickle-based weights are refused everywhere.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.configcheck import ConfigError, model_index_problems, read_json_config
 from core.models.catalog import Family, get_family
 from core.progress import CancelToken
 
@@ -85,20 +85,35 @@ class LoadedModel:
     report: LoadReport
 
 
+def read_model_index(folder: Path) -> dict[str, Any]:
+    """model_index.json of a Wan pipeline folder (checked: core.configcheck); LoadError else."""
+    try:
+        doc = read_json_config(folder / "model_index.json", "model_index.json")
+    except ConfigError as exc:
+        raise LoadError(str(exc)) from None
+    problems = model_index_problems(doc)
+    if problems:
+        raise LoadError(f"{folder / 'model_index.json'}: {problems[0]}")
+    return doc
+
+
 def detect_family(folder: Path) -> Family:
     """Family from the Diffusers folder's configs (wan22.md section 2)."""
     marker = folder / "wan_studio.json"
     if marker.is_file():
         try:
-            fam = json.loads(marker.read_text("utf-8")).get("family")
+            fam = read_json_config(marker).get("family")
             if fam:
                 return get_family(fam)
         except (ValueError, KeyError):
             pass
     cfg_path = folder / "transformer" / "config.json"
-    if not cfg_path.is_file():
+    if not cfg_path.exists():
         raise LoadError(f"{folder} has no transformer/config.json: not a Diffusers Wan2.2 folder")
-    cfg = json.loads(cfg_path.read_text("utf-8"))
+    try:
+        cfg = read_json_config(cfg_path)
+    except ConfigError as exc:
+        raise LoadError(str(exc)) from None
     two = (folder / "transformer_2").is_dir()
     if not two:
         return get_family("ti2v-5b")
@@ -198,10 +213,7 @@ def load_pipeline(
     index_path = folder / "model_index.json"
     if not index_path.is_file():
         raise LoadError(f"{folder} has no model_index.json: pick a Diffusers-layout Wan2.2 folder")
-    try:
-        model_index = json.loads(index_path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LoadError(f"{index_path} cannot be read as JSON ({exc})") from exc
+    model_index = read_model_index(folder)
     family = detect_family(folder)
     device = resolve_device(options.device)
     dtype_name = options.dtype or ("float32" if device == "cpu" else "bfloat16")

@@ -14,11 +14,11 @@ would produce garbage.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.configcheck import ConfigError, check_transformer, read_json_config
 from core.quant.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from core.quant.description import (
     QUANT_MXFP8,
@@ -40,17 +40,14 @@ class ComponentError(CheckpointError):
 def read_config(folder: str | Path) -> dict[str, Any]:
     """The component's ``config.json`` as a dict (clear errors for missing or broken files)."""
     path = Path(folder) / "config.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise ComponentError(
             f"{path} is missing: {Path(folder).name} needs its Diffusers config.json"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ComponentError(f"{path} cannot be read as JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ComponentError(f"{path} must hold a JSON object")
-    return data
+        )
+    try:  # a regular file under a size cap (core.configcheck), never a FIFO or /dev/zero
+        return read_json_config(path)
+    except ConfigError as exc:
+        raise ComponentError(str(exc)) from None
 
 
 def transformer_components(model_index: dict[str, Any]) -> list[str]:
@@ -123,6 +120,10 @@ def examine_transformer(folder: str | Path) -> TransformerDir:
     path = Path(folder)
     config = read_config(path)
     checkpoint = open_checkpoint(path)
+    try:  # types, ranges and the headers' shapes, before anything is built from the config
+        check_transformer(path, config, {n: e.shape for n, e in checkpoint.entries.items()})
+    except ConfigError as exc:
+        raise ComponentError(str(exc)) from None
     description_path = find_description_file(path)
     description = load_description(description_path) if description_path else None
     fp8 = [

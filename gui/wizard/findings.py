@@ -15,7 +15,6 @@ Torch is imported only by ``core.repack.plan``/``run`` themselves, inside these 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -224,11 +223,13 @@ def check_original(
 
 
 def _is_quantized(folder: Path) -> bool:
-    try:
-        config = json.loads((folder / "transformer" / "config.json").read_text("utf-8"))
-    except (OSError, ValueError):
+    from core.configcheck import read_json_config
+
+    try:  # the shared config reader: regular file, size cap (never blocks the GUI on a FIFO)
+        config = read_json_config(folder / "transformer" / "config.json")
+    except ValueError:
         return False
-    return isinstance(config, dict) and "quantization_config" in config
+    return "quantization_config" in config
 
 
 @dataclass(frozen=True)
