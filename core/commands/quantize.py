@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         print("the partial output was removed; the source is unchanged", file=sys.stderr)
         return EXIT_FAILED
     printer.done()
+    for stale in report.removed_stale:
+        print(f"removed {stale}, the temporary folder of an interrupted quantize", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return EXIT_OK

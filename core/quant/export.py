@@ -22,13 +22,14 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import staging
+from core.humanize import human_bytes
 from core.mx import ScaleRule, num_blocks, parse_rule
 from core.progress import CancelToken, Progress, RateMeter
 from core.quant.checkpoint import (
@@ -83,6 +84,7 @@ class ExportReport:
     copied: list[str] = field(default_factory=list)
     copied_bytes: int = 0
     seconds: float = 0.0
+    removed_stale: list[str] = field(default_factory=list)  # leftovers of killed runs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -237,7 +239,8 @@ def quantize_folder(
     if free < copy_bytes + write_bytes + _DISK_MARGIN:
         raise ExportError(
             f"not enough free space in {target.parent}: the MXFP8 copy needs about "
-            f"{(copy_bytes + write_bytes) / 1e9:.2f} GB, {free / 1e9:.2f} GB are free"
+            f"{human_bytes(copy_bytes + write_bytes + _DISK_MARGIN)}, {human_bytes(free)} are "
+            "free; nothing was written"
         )
 
     report = ExportReport(source=str(source), output=str(target), rule=rule.value)
@@ -249,7 +252,11 @@ def quantize_folder(
         if progress is not None:
             progress(Progress(stage, done, total, message, meter.eta(done)))
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    # A locked hidden sibling (core.staging): a kill -9 leaves it hidden, and the next quantize
+    # of the same target removes it (its lock is free), as repack does.
+    report.removed_stale = [str(p) for p in staging.remove_stale(target, "quantize")]
+    stage = staging.Staging(target, "quantize")
+    tmp = stage.path
     try:
         shutil.copymode(source, tmp)  # mkdtemp makes it private; match the source folder
         for entry in to_copy:
@@ -280,16 +287,10 @@ def quantize_folder(
                 raise ExportError(f"verification failed for {plan.component}: layer lists differ")
         if target.exists():
             target.rmdir()  # empty (checked above)
-        os.replace(tmp, target)
+        stage.commit()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        stage.discard()
         raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
     report.seconds = time.perf_counter() - started
     return report
 

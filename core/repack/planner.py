@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import staging
+from core.humanize import human_bytes
 from core.quant.description import QUANT_FLOAT, QUANT_MXFP8, is_attention_quant_entry
-from core.repack import staging
 from core.repack.detect import detect_family
 from core.repack.errors import RepackInputError
 from core.repack.rename import to_diffusers
@@ -318,7 +319,7 @@ def _space_problems(p: RepackPlan) -> list[str]:
     if free < needed:
         return [
             f"not enough free space in {p.output.parent}: the output needs "
-            f"{needed / 2**30:.2f} GiB, {free / 2**30:.2f} GiB are free"
+            f"{human_bytes(needed)}, {human_bytes(free)} are free"
             + ("" if p.link else " (--link avoids copying the other components)")
         ]
     return []

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import staging
 from core.progress import CancelToken, Progress, ProgressCallback, RateMeter
-from core.repack import staging
 from core.repack.errors import RepackFailed, RepackInputError
 from core.repack.planner import (
     ATTENTION_NOTE,

@@ -306,7 +306,7 @@ def default_output(export: str | os.PathLike[str]) -> Path:
 
 
 def staging_leftovers(output: str | os.PathLike[str]) -> list[Path]:
-    """Hidden temporary siblings a repack of ``output`` writes into (core.repack.staging)."""
+    """Hidden temporary siblings a repack of ``output`` writes into (core.staging)."""
     target = Path(output)
     return sorted(target.parent.glob(f".{target.name}.repack-*"))
 

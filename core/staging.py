@@ -1,10 +1,11 @@
-"""The hidden temporary sibling a repack writes into before renaming it over the target.
+"""The hidden temporary sibling a repack or quantize writes into before renaming it over the
+target (shared: both write whole model folders, and both must clean up after a kill -9).
 
 Why a sibling: os.replace is atomic only within one filesystem, and a sibling of the target is
 on the target's filesystem. Why hidden: a crash (even kill -9) must leave no visible partial
 output. The folder carries a marker naming its target and its writer holds an exclusive flock
 on that marker for as long as it works; the kernel drops the lock when the process dies, so a
-later repack of the same target can tell an abandoned folder (lock free) from one that is still
+later run of the same kind for the same target can tell an abandoned folder (lock free) from one that is still
 being written (lock held) and removes only the abandoned ones.
 """
 
@@ -19,12 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-MARKER = ".wan-studio-repack.json"
-_MARKER_KIND = "wan-studio repack staging"
+MARKER = ".wan-studio-repack.json"  # the name repack has always used (old leftovers match)
+PURPOSES = ("repack", "quantize")
 
 
-def _prefix(target: Path) -> str:
-    return f".{target.name}.repack-"
+def _prefix(target: Path, purpose: str) -> str:
+    return f".{target.name}.{purpose}-"
+
+
+def _marker_kind(purpose: str) -> str:
+    return f"wan-studio {purpose} staging"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -36,14 +41,14 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _is_ours(candidate: Path, target: Path) -> bool:
+def _is_ours(candidate: Path, target: Path, purpose: str) -> bool:
     try:
         marker = json.loads((candidate / MARKER).read_text("utf-8"))
     except (OSError, ValueError):
         return False
     return (
         isinstance(marker, dict)
-        and marker.get("kind") == _MARKER_KIND
+        and marker.get("kind") == _marker_kind(purpose)
         and marker.get("target") == str(target)
     )
 
@@ -62,23 +67,27 @@ def _lock_is_free(candidate: Path) -> bool:
     return True
 
 
-def find_stale(target: Path) -> list[Path]:
+def find_stale(target: Path, purpose: str = "repack") -> list[Path]:
     """Abandoned staging folders of ``target`` (ours by marker, no live writer)."""
     parent = target.parent
     if not parent.is_dir():
         return []
     found = []
-    for candidate in sorted(parent.glob(_prefix(target) + "*")):
-        ours = candidate.is_dir() and not candidate.is_symlink() and _is_ours(candidate, target)
+    for candidate in sorted(parent.glob(_prefix(target, purpose) + "*")):
+        ours = (
+            candidate.is_dir()
+            and not candidate.is_symlink()
+            and _is_ours(candidate, target, purpose)
+        )
         if ours and _lock_is_free(candidate):
             found.append(candidate)
     return found
 
 
-def remove_stale(target: Path) -> list[Path]:
+def remove_stale(target: Path, purpose: str = "repack") -> list[Path]:
     """Delete abandoned staging folders of ``target``; returns what was removed."""
     removed = []
-    for candidate in find_stale(target):
+    for candidate in find_stale(target, purpose):
         shutil.rmtree(candidate, ignore_errors=True)
         if not candidate.exists():
             removed.append(candidate)
@@ -88,16 +97,18 @@ def remove_stale(target: Path) -> list[Path]:
 class Staging:
     """A locked, hidden temporary sibling of ``target``; ``commit`` renames it into place."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, purpose: str = "repack") -> None:
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown staging purpose {purpose!r}")
         self.target = target
-        self.path = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent))
+        self.path = Path(tempfile.mkdtemp(prefix=_prefix(target, purpose), dir=target.parent))
         self._lock_fd: int | None = None
         try:
             marker = self.path / MARKER
             marker.write_text(
                 json.dumps(
                     {
-                        "kind": _MARKER_KIND,
+                        "kind": _marker_kind(purpose),
                         "target": str(target),
                         "pid": os.getpid(),
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
