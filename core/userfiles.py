@@ -23,6 +23,7 @@ MAX_DESCRIPTION_BYTES = 64 << 20  # msmodelslim descriptions: ~1 line per tensor
 MAX_IMAGE_BYTES = 256 << 20  # a 8K PNG is ~100 MB at worst
 MAX_JSON_CONFIG_BYTES = 16 << 20  # config.json / model_index.json / index files
 MAX_LORA_BYTES = 16 << 30  # a rank-256 A14B LoRA in fp32 is about 5 GiB
+MAX_WEIGHTS_BYTES = 1 << 44  # one safetensors file of a model: no real cap, only "regular"
 
 
 class UserFileError(ValueError):
@@ -39,11 +40,17 @@ def _kind_of(mode: int) -> str:
     return "a special file"
 
 
-def check_user_file(path: str | os.PathLike[str], what: str, max_bytes: int) -> Path:
+_FIX = "save the data to a file and choose that"
+
+
+def check_user_file(
+    path: str | os.PathLike[str], what: str, max_bytes: int, fix: str = _FIX
+) -> Path:
     """``path`` as a Path when it is a regular file of at most ``max_bytes``; else UserFileError.
 
-    ``what`` names the file for the message ("preset file", "image", ...). Links are followed
-    (a link to a real file is fine; a link to /dev/zero is not).
+    ``what`` names the file for the message ("preset file", "image", ...), ``fix`` says what to
+    do about a FIFO or device. Links are followed (a link to a real file is fine; a link to
+    /dev/zero is not).
     """
     source = Path(path).expanduser()
     try:
@@ -52,17 +59,19 @@ def check_user_file(path: str | os.PathLike[str], what: str, max_bytes: int) -> 
         raise UserFileError(f"{what} {source} does not exist: check the path") from None
     except OSError as exc:
         raise UserFileError(f"{what} {source} cannot be read: {exc.strerror or exc}") from None
-    _check_stat(source, info, what, max_bytes)
+    _check_stat(source, info, what, max_bytes, fix)
     return source
 
 
-def _check_stat(source: Path, info: os.stat_result, what: str, max_bytes: int) -> None:
+def _check_stat(
+    source: Path, info: os.stat_result, what: str, max_bytes: int, fix: str = _FIX
+) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise UserFileError(f"{what} {source} is a folder: choose a file")
     if not stat.S_ISREG(info.st_mode):
         raise UserFileError(
             f"{what} {source} is not a regular file ({_kind_of(info.st_mode)}): Wan Studio "
-            "reads only regular files; save the data to a file and choose that"
+            f"reads only regular files; {fix}"
         )
     if info.st_size > max_bytes:
         raise UserFileError(
@@ -94,6 +103,7 @@ __all__ = [
     "MAX_JSON_CONFIG_BYTES",
     "MAX_LORA_BYTES",
     "MAX_PRESET_BYTES",
+    "MAX_WEIGHTS_BYTES",
     "UserFileError",
     "check_user_file",
     "read_user_file",

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.userfiles import MAX_WEIGHTS_BYTES, UserFileError, check_user_file
+
+_COPY_AGAIN = "copy or download the model's weights again"
 # Bytes per element of every safetensors dtype this app can hold in torch.
 DTYPE_SIZES: dict[str, int] = {
     "BOOL": 1,
@@ -96,6 +99,10 @@ class SafetensorsHeader:
 def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
     """Parse and validate one safetensors header (cheap: reads only the header bytes)."""
     file = Path(path)
+    try:  # a FIFO would block open() forever, a device never ends: regular files only
+        check_user_file(file, "weights file", MAX_WEIGHTS_BYTES, _COPY_AGAIN)
+    except UserFileError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         size = file.stat().st_size
         with open(file, "rb") as handle:
@@ -229,6 +236,11 @@ def find_weight_files(folder: str | os.PathLike[str]) -> tuple[list[Path], Path 
         single = base / f"{stem}.safetensors"
         if single.is_file():
             return [single], None
+        if single.exists() or single.is_symlink():  # there, but a FIFO, folder or device
+            try:
+                check_user_file(single, "weights file", MAX_WEIGHTS_BYTES, _COPY_AGAIN)
+            except UserFileError as exc:
+                raise CheckpointError(str(exc)) from None
     pickles = (
         sorted(p.name for p in base.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if base.is_dir()

@@ -15,6 +15,7 @@ from pathlib import Path
 from core.models.catalog import Family, get_family
 from core.repack.errors import RepackInputError
 from core.repack.sources import EXPORT_WEIGHT_GLOB, OriginalFolder
+from core.userfiles import MAX_WEIGHTS_BYTES, UserFileError, check_user_file
 
 HIGH_NOISE_DIR = "high_noise_model"
 LOW_NOISE_DIR = "low_noise_model"
@@ -23,7 +24,18 @@ A14B_TARGETS = (("transformer", HIGH_NOISE_DIR), ("transformer_2", LOW_NOISE_DIR
 
 
 def _has_weights(folder: Path) -> bool:
-    return any(p.is_file() for p in folder.glob(EXPORT_WEIGHT_GLOB))
+    """True when ``folder`` holds msmodelslim weights; a weights name that is a FIFO, folder or
+    device is named as such (not "holds no export")."""
+    found = False
+    for path in folder.glob(EXPORT_WEIGHT_GLOB):
+        try:
+            check_user_file(
+                path, "msmodelslim weights file", MAX_WEIGHTS_BYTES, "copy the export again"
+            )
+        except UserFileError as exc:
+            raise RepackInputError(str(exc)) from None
+        found = True
+    return found
 
 
 def export_layout(quant: Path) -> str | None:
