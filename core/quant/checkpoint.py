@@ -261,18 +261,20 @@ def find_weight_files(folder: str | os.PathLike[str]) -> tuple[list[Path], Path 
 
 
 def _files_from_index(index: Path) -> list[Path]:
-    try:
-        data = json.loads(index.read_text("utf-8"))
+    from core.configcheck import read_json_config
+
+    try:  # regular file, size cap, a JSON object
+        data = read_json_config(index, "shard index")
         weight_map = data["weight_map"]
         if not isinstance(weight_map, dict):
             raise TypeError("weight_map is not an object")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise CorruptCheckpoint(f"{index} is not a valid safetensors index ({exc})") from exc
-    names = sorted(set(weight_map.values()))
-    files = []
-    for name in names:
+    for name in weight_map.values():  # before sorting: a list or a number cannot be sorted
         if not isinstance(name, str) or "/" in name or "\\" in name or name in ("", ".", ".."):
             raise CorruptCheckpoint(f"{index} names an invalid shard file {name!r}")
+    files = []
+    for name in sorted(set(weight_map.values())):
         shard = index.parent / name
         if not shard.is_file():
             raise CheckpointError(
