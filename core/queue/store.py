@@ -127,7 +127,7 @@ class QueueStore:
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=True
         )
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout = %d" % int(BUSY_TIMEOUT_S * 1000))
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = FULL")
         return db
