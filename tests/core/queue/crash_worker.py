@@ -36,7 +36,7 @@ class StandInRunner:
     def pause(self) -> None:
         time.sleep(self.rng.uniform(0.0, 0.03))
 
-    def run(self, request, emit, cancel):  # noqa: ANN001, ANN201 - the Runner.run shape
+    def run(self, request, emit, cancel):
         video = Path(request.output)
         for step in range(3):
             self.pause()
