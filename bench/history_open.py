@@ -53,16 +53,16 @@ def gui_open(folder: Path, repeat: int) -> float:
     ws = HistoryWorkspace(AppBus(engine))
     ws.folder = lambda: folder  # type: ignore[method-assign]
     times = []
+    shown: list[float] = []
+    ws.refreshed.connect(lambda _n: shown.append(time.perf_counter()))
     for _ in range(repeat + 1):  # the first builds the index
-        shown = []
-        ws.refreshed.connect(lambda _n: shown.append(time.perf_counter()))
+        shown.clear()
         start = time.perf_counter()
         ws.refresh()
         while not shown:
             app.processEvents()
             time.sleep(0.001)
         times.append(shown[0] - start)
-        ws.refreshed.disconnect()
     engine.shutdown()
     return statistics.median(times[1:])
 
