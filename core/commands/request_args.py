@@ -288,7 +288,7 @@ def checked_requests(args: argparse.Namespace, command: str) -> list[Any]:
     try:
         return expand(
             request,
-            count=getattr(args, "count", 1) or 1,
+            count=getattr(args, "count", 1),
             seed_mode=getattr(args, "seed_mode", "increment"),
             prompts=prompts,
         )
