@@ -36,7 +36,6 @@ RECIPES = {
     "i2v-a14b": "wan2_2_w8a8f8_mxfp_i2v.yaml",
     "ti2v-5b": "wan2_2_w8a8f8_mxfp_ti2v.yaml",
 }
-NATIVE_TASK = {"t2v-a14b": "t2v-A14B", "i2v-a14b": "i2v-A14B", "ti2v-5b": "ti2v-5B"}
 EXPERT_FOLDERS = (("transformer", "high_noise_model"), ("transformer_2", "low_noise_model"))
 
 
@@ -135,7 +134,6 @@ def build_native_model(state: dict[str, Any], num_layers: int):
     model.add_module("head", head)
     if left:
         raise ValueError(f"tensors with no place in the Wan-native model: {sorted(left)[:5]}")
-    model.head_dim = None  # set by the caller
     return model
 
 
@@ -298,7 +296,7 @@ def make_real_export(
     with tempfile.TemporaryDirectory(prefix="wan-native-") as tmp:
         checkpoint = Path(tmp)  # the Wan checkpoint root msmodelslim copies JSON files from
         (checkpoint / "configuration.json").write_text(
-            json.dumps({"framework": "Pytorch", "task": NATIVE_TASK[family]}), "utf-8"
+            json.dumps({"framework": "Pytorch"}), "utf-8"
         )
         if family == "ti2v-5b":
             from core.repack.fixtures import native_config

@@ -1,4 +1,5 @@
-"""Real msmodelslim exports of the demo models, each built once per session (read-only)."""
+"""The ``real_exports`` session fixture (imported by tests/conftest.py, so the CLI tests in
+tests/realtools and the wizard tests in tests/gui share one build of each export)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.realtools.exports import VARIANTS, make_variant
 def real_exports(
     demo_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, str], Path]:
-    """real_exports(family, variant) -> msmodelslim's own export of that demo model."""
+    """real_exports(family, variant) -> msmodelslim's own export of that demo model (read-only)."""
     root = tmp_path_factory.mktemp("real-exports")
     cache: dict[tuple[str, str], Path] = {}
 
@@ -23,9 +24,8 @@ def real_exports(
             raise KeyError(f"unknown variant {variant!r}; known: {sorted(VARIANTS)}")
         key = (family, variant)
         if key not in cache:
-            cache[key] = make_variant(
-                demo_models[family], root / f"{family}-{variant}", family, variant
-            )
+            out = root / f"{family}-{variant}"
+            cache[key] = make_variant(demo_models[family], out, family, variant)
         return cache[key]
 
     return get
