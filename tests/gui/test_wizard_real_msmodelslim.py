@@ -1,5 +1,6 @@
 """The repack wizard on exports written by the real msmodelslim 26.1.0 (tests/realtools): one
-click through the prefilled pages, and the result is byte-identical to what msmodelslim wrote."""
+click through the prefilled pages; the result is byte-identical to what msmodelslim wrote and
+generates."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.gui.test_wizard_support import (
     wait_next,
 )
 from tests.gui.test_wizard_support import wizards as wizards
-from tests.realtools.exports import CASES, EXPERTS, compare_with_export
+from tests.realtools.exports import CASES, EXPERTS, compare_with_export, generate_two_steps
 
 
 @pytest.mark.parametrize(("family", "variant"), CASES)
@@ -63,3 +64,5 @@ def test_the_wizard_repacks_a_real_export_byte_for_byte(
     info = inspect_folder(output)
     assert info.problems == [] and info.quantization == "mxfp8-offline"
     assert (tree_hash(export), tree_hash(original)) == before, "an input was modified"
+    latents = generate_two_steps(output, family)
+    assert latents.ndim == 5 and bool(latents.isfinite().all())

@@ -82,3 +82,45 @@ def compare_with_export(export: Path, output: Path, family: str) -> list[Compari
         assert set(repacked) == expected_names, sorted(set(repacked) ^ expected_names)[:5]
         results.append(result)
     return results
+
+
+def generate_two_steps(folder: Path, family: str, blocks: int = 2):
+    """Load a repacked folder with the app's loader (offline MXFP8) and denoise 2 steps; for
+    A14B with the expert boundary between them (as the runner sets it), so both experts run."""
+    import torch
+
+    from core.models.loader import LoadOptions, load_pipeline
+
+    loaded = load_pipeline(folder, LoadOptions(quant="auto", device="cpu"))
+    experts = 2 if family.endswith("a14b") else 1
+    assert loaded.report.quant == "mxfp8-offline"
+    assert loaded.report.layers_quantized == 10 * blocks * experts
+    kwargs = {
+        "prompt": "a red fox running in the snow",
+        "num_inference_steps": 2,
+        "height": 32,
+        "width": 32,
+        "num_frames": 5,
+        "output_type": "latent",
+        "generator": torch.Generator().manual_seed(0),
+    }
+    if loaded.family.image == "required":
+        from PIL import Image
+
+        kwargs["image"] = Image.new("RGB", (32, 32), (200, 80, 40))
+    experts_run: list[str] = []
+    hooks = []
+    if experts == 2:
+        # 2 UniPC steps at flow shift 12 sit at t=999 and t~923: a boundary of 0.95 splits them
+        loaded.pipe.register_to_config(boundary_ratio=0.95)
+        for name in ("transformer", "transformer_2"):
+            module = getattr(loaded.pipe, name)
+            hooks.append(module.register_forward_hook(lambda *_, n=name: experts_run.append(n)))
+    try:
+        latents = loaded.pipe(**kwargs).frames
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if experts == 2:
+        assert set(experts_run) == {"transformer", "transformer_2"}, experts_run
+    return latents

@@ -13,32 +13,15 @@ import torch
 
 from core.cli import main as cli_main
 from core.repack import verify_output
-from tests.realtools.exports import CASES, EXPERTS, compare_with_export, load_tensors
+from tests.realtools.exports import (
+    CASES,
+    EXPERTS,
+    compare_with_export,
+    generate_two_steps,
+    load_tensors,
+)
 
 BLOCKS = 2  # demo models
-
-
-def _generate(folder: Path, family: str, steps: int = 2) -> torch.Tensor:
-    from core.models.loader import LoadOptions, load_pipeline
-
-    loaded = load_pipeline(folder, LoadOptions(quant="auto", device="cpu"))
-    experts = 2 if family.endswith("a14b") else 1
-    assert loaded.report.quant == "mxfp8-offline"
-    assert loaded.report.layers_quantized == 10 * BLOCKS * experts
-    kwargs = {
-        "prompt": "a red fox running in the snow",
-        "num_inference_steps": steps,
-        "height": 32,
-        "width": 32,
-        "num_frames": 5,
-        "output_type": "latent",
-        "generator": torch.Generator().manual_seed(0),
-    }
-    if loaded.family.image == "required":
-        from PIL import Image
-
-        kwargs["image"] = Image.new("RGB", (32, 32), (200, 80, 40))
-    return loaded.pipe(**kwargs).frames
 
 
 @pytest.mark.parametrize(("family", "variant"), CASES)
@@ -122,5 +105,5 @@ def test_cli_repack_is_byte_identical_and_generates(
         assert (result.mxfp8_weights, result.scales) == (10 * BLOCKS, 10 * BLOCKS)
         assert result.float_tensors == 49  # everything else of a demo transformer
         assert result.rotations_skipped == rotations
-    latents = _generate(out, family)
+    latents = generate_two_steps(out, family)
     assert latents.ndim == 5 and torch.isfinite(latents).all()
