@@ -107,3 +107,35 @@ def test_cli_repack_is_byte_identical_and_generates(
         assert result.rotations_skipped == rotations
     latents = generate_two_steps(out, family)
     assert latents.ndim == 5 and torch.isfinite(latents).all()
+
+
+def test_a_real_minmax_export_computes_what_online_floor_mxfp8_computes(
+    real_exports, demo_models, tmp_path: Path
+) -> None:
+    """msmodelslim's minmax (I2V recipe) on fp32 weights is OCP FLOOR, so the repacked real
+    export must compute what the app's online MXFP8 of the original computes; 8 steps run both
+    experts (6 high-noise, 2 low-noise): a swapped or misnamed expert would show."""
+    from PIL import Image
+
+    from core.models.loader import LoadOptions, load_pipeline
+    from core.repack import plan, run
+
+    out = tmp_path / "out"
+    original = demo_models["i2v-a14b"]
+    run(plan(original, real_exports("i2v-a14b", "fp32-sharded"), out))
+    latents = []
+    for folder, quant in ((out, "auto"), (original, "mxfp8-online")):
+        loaded = load_pipeline(folder, LoadOptions(quant=quant, device="cpu"))
+        latents.append(
+            loaded.pipe(
+                prompt="a red fox running in the snow",
+                image=Image.new("RGB", (32, 32), (200, 80, 40)),
+                num_inference_steps=8,
+                height=32,
+                width=32,
+                num_frames=5,
+                output_type="latent",
+                generator=torch.Generator().manual_seed(0),
+            ).frames
+        )
+    torch.testing.assert_close(latents[0], latents[1], rtol=0, atol=1e-5)
