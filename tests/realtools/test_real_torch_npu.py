@@ -235,7 +235,6 @@ def _outcome(module: ModuleType, op: str, kwargs: dict[str, Any], meta: bool) ->
     return ("accepted", _signature(out))
 
 
-_x2 = make_layer(8, 96).weight
 # Calls both must reject: the real meta kernel's own checks.
 BOTH_REJECT = {
     "quant axis out of range": _quant_call(axis=2),
