@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.atomicio import umask_mode
+
 MARKER = ".wan-studio-repack.json"
 _MARKER_KIND = "wan-studio repack staging"
 
@@ -93,6 +95,8 @@ class Staging:
         self.path = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent))
         self._lock_fd: int | None = None
         try:
+            # mkdtemp makes the folder 0700; the output must follow the umask like its files.
+            os.chmod(self.path, umask_mode(0o777))
             marker = self.path / MARKER
             marker.write_text(
                 json.dumps(
