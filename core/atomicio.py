@@ -25,6 +25,12 @@ def _current_umask() -> int:
     return mask
 
 
+def umask_mode(base: int = 0o666) -> int:
+    """The mode a plain ``open()`` (0o666) or ``mkdir()`` (0o777) would give under the current
+    umask: mkstemp/mkdtemp create private 0600/0700 entries, wrong for outputs users share."""
+    return base & ~_current_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (same-folder temp file, fsync, rename)."""
     target = Path(path)
@@ -33,7 +39,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (exports are shared).
         with contextlib.suppress(OSError):
-            os.fchmod(fd, 0o666 & ~_current_umask())
+            os.fchmod(fd, umask_mode(0o666))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.atomicio import umask_mode
+
 MARKER = ".wan-studio-repack.json"  # the name repack has always used (old leftovers match)
 PURPOSES = ("repack", "quantize")
 
@@ -104,6 +106,8 @@ class Staging:
         self.path = Path(tempfile.mkdtemp(prefix=_prefix(target, purpose), dir=target.parent))
         self._lock_fd: int | None = None
         try:
+            # mkdtemp makes the folder 0700; the output must follow the umask like its files.
+            os.chmod(self.path, umask_mode(0o777))
             marker = self.path / MARKER
             marker.write_text(
                 json.dumps(

@@ -57,6 +57,7 @@ case "${1:-}" in
     shift
     ensure_system_packages
     ensure_venv
+    scripts/real_tools.sh "$VENV"  # the real msmodelslim / torch_npu contract (tests/realtools)
     export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     exec "$VENV/bin/python" -m pytest "$@"
     ;;

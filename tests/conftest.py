@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.realtools.fixtures import real_exports  # noqa: F401  (session fixture, shared)
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

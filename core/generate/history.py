@@ -35,6 +35,7 @@ class HistoryEntry:
 class History:
     entries: list[HistoryEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one line per skipped file
+    total: int = 0  # videos in the folder; ``entries`` may hold only the newest ``limit``
 
 
 def scan(folder: str | os.PathLike[str], limit: int | None = None) -> History:
@@ -53,16 +54,20 @@ def scan(folder: str | os.PathLike[str], limit: int | None = None) -> History:
             continue
         if not isinstance(data, dict) or data.get("kind") != RECORD_KIND:
             continue  # some other JSON file: not ours, not a problem
-        entry = _entry(sidecar, data, history.problems)
+        entry = entry_from_record(sidecar, data, history.problems)
         if entry is not None:
             history.entries.append(entry)
     history.entries.sort(key=lambda e: e.created, reverse=True)
+    history.total = len(history.entries)
     if limit is not None:
         history.entries = history.entries[:limit]
     return history
 
 
-def _entry(sidecar: Path, data: dict[str, Any], problems: list[str]) -> HistoryEntry | None:
+def entry_from_record(
+    sidecar: Path, data: dict[str, Any], problems: list[str]
+) -> HistoryEntry | None:
+    """The entry of one parsed sidecar, or None (the reason appended to ``problems``)."""
     raw = data.get("request")
     if not isinstance(raw, dict):
         problems.append(f"{sidecar.name}: no request in the record")

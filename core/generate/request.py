@@ -48,6 +48,7 @@ BACKENDS = ("auto", "reference", "npu")
 IMAGE_FITS = ("area", "crop")
 DEMO_MODEL = "demo"
 MAX_SEED = 2**63 - 1
+RANDOM_SEED_LIMIT = 2**32  # random seeds are drawn below this so they are easy to read/type
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|npu(:\d+)?|mps)$")
 
 

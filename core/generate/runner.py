@@ -37,6 +37,7 @@ from core.generate.failures import NonFiniteLatents, describe_failure
 from core.generate.loras import applied_summary, apply_request_loras, merge_signature, preflight
 from core.generate.overall import OverallProgress
 from core.generate.request import (
+    RANDOM_SEED_LIMIT,
     GenerationRequest,
     ModelError,
     demo_family,
@@ -48,7 +49,6 @@ from core.generate.runner_support import LoadTracker, decoder_calls, free_memory
 from core.generate.video import DEFAULT_TEMPLATE
 from core.progress import Cancelled, CancelToken
 
-RANDOM_SEED_LIMIT = 2**32  # random seeds are drawn below this so they are easy to read/type
 OFFLOAD_MODES = ("auto", "none", "swap")
 
 
@@ -427,9 +427,9 @@ class _Job:
     def _warn_if_too_big(self, folder: Path, device: str) -> None:
         """Pre-flight before minutes of loading: refuses a job that cannot fit or be written
         (PreflightError), warns when only the all-resident placement does not fit."""
-        from core.generate.preflight import preflight
+        from core.generate.preflight import preflight as job_preflight
 
-        for warning in preflight(folder, self.request, device):
+        for warning in job_preflight(folder, self.request, device):
             self.emit(ev.Warning(message=warning))
 
     def _image_pipe(self, warm: _Warm) -> Any:
@@ -705,11 +705,10 @@ class _Job:
         height: int,
         load_report: dict[str, Any],
     ) -> ev.Done:
-        from core import paths
         from core.generate.video import (
-            output_path,
             poster_path,
             record_payload,
+            run_video_path,
             sidecar_path,
             write_poster,
             write_sidecar,
@@ -718,9 +717,9 @@ class _Job:
 
         since = self.begin(ev.STAGE_WRITE)
         request = self.request
-        # The default folder is only touched (created) when the request names no output.
-        folder = self.runner.output_folder or (Path(".") if request.output else paths.output_dir())
-        video = output_path(request, self.seed, folder, self.runner.name_template)
+        video = run_video_path(
+            request, self.seed, self.runner.output_folder, self.runner.name_template
+        )
         payload = record_payload(request, self.seed, demo, family, width=width, height=height)
         note = payload.get("note")
         write_video(frames, video, request.fps, metadata=payload, description=note)

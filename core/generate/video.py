@@ -107,6 +107,17 @@ def _taken(video: Path) -> bool:
     return any(p.exists() for p in (video, video.with_suffix(".json"), video.with_suffix(".png")))
 
 
+def run_video_path(
+    request: GenerationRequest, seed: int, folder: Path | None, template: str = DEFAULT_TEMPLATE
+) -> Path:
+    """The video path a run writes: ``request.output`` (file or folder), else ``folder`` (the
+    runner's override), else the default videos folder, created only when it is used."""
+    from core import paths
+
+    default = folder or (Path(".") if request.output else paths.output_dir())
+    return output_path(request, seed, default, template)
+
+
 def sidecar_path(video: str | os.PathLike[str]) -> Path:
     return Path(video).with_suffix(".json")
 

@@ -14,14 +14,20 @@
 - single file ``quant_model_weight_w8a8_mxfp8.safetensors`` +
   ``quant_model_description_w8a8_mxfp8.json``, or (``sharded=True``)
   ``quant_model_weight-0000i-of-0000N.safetensors`` + ``quant_model_weight.safetensors.index.json``
-  + ``quant_model_description.json`` (msmodelslim adds the type suffix only for one file);
+  + still ``quant_model_description_w8a8_mxfp8.json`` (the real msmodelslim 26.1.0 keeps the
+  type suffix of the description in both layouts; only the weight files lose it);
 - a native-style ``config.json`` copy, as msmodelslim copies the input's JSON files;
 - A14B: the two experts in ``high_noise_model/`` (from ``transformer``) and
   ``low_noise_model/`` (from ``transformer_2``); TI2V-5B: at the top level.
 
-``w8a8f8=True`` adds what msmodelslim's w8a8f8 recipe adds: bf16 QuaRot matrices
-``blocks.N.self_attn.q_rot`` / ``k_rot`` [head_dim, head_dim] (FLOAT) in every block but block
-0, and ``"blocks.N.self_attn.quant_type": "FP8_DYNAMIC"`` entries for the same blocks.
+``w8a8f8=True`` adds what msmodelslim's w8a8f8 recipes add: bf16 QuaRot matrices
+``blocks.N.self_attn.q_rot`` / ``k_rot`` [head_dim, head_dim] (FLOAT) and
+``"blocks.N.self_attn.quant_type": "FP8_DYNAMIC"`` entries, in every block but block 0 for
+T2V-A14B (its recipe excludes ``*blocks.0.self_attn*``) and in every block for I2V-A14B and
+TI2V-5B (their recipes do not).
+
+These exports are imitations, kept for what a real export cannot give (bad inputs, corrupt
+files, the real-size benchmark); tests/realtools writes real ones with msmodelslim itself.
 
 ``make_synthetic_ti2v5b(root)`` writes a real-size (about 5.2 GB) TI2V-5B export with random
 bytes, streaming, plus a minimal original folder (real transformer config, tiny components):
@@ -45,7 +51,7 @@ from core.repack.safetensors_io import HeaderEntry, build_header, dtype_alignmen
 SINGLE_WEIGHTS = "quant_model_weight_w8a8_mxfp8.safetensors"
 SINGLE_DESCRIPTION = "quant_model_description_w8a8_mxfp8.json"
 SHARD_INDEX = "quant_model_weight.safetensors.index.json"
-SHARDED_DESCRIPTION = "quant_model_description.json"
+SHARDED_DESCRIPTION = SINGLE_DESCRIPTION  # msmodelslim keeps the suffix when sharding too
 MXFP8 = "W8A8_MXFP8"
 FLOAT = "FLOAT"
 FA_QUANT_TYPE = "FP8_DYNAMIC"
@@ -93,8 +99,12 @@ def _linear(prefix: str) -> list[tuple[str, str]]:
     ]
 
 
-def description_order(num_layers: int, w8a8f8: bool = False) -> list[tuple[str, str]]:
-    """(Wan-native key, quant type) in the order msmodelslim writes its description."""
+def description_order(
+    num_layers: int, w8a8f8: bool = False, rotate_block0: bool = False
+) -> list[tuple[str, str]]:
+    """(Wan-native key, quant type) in the order msmodelslim writes its description.
+
+    ``rotate_block0``: the w8a8f8 attention entries also in block 0 (I2V / TI2V recipes)."""
     entries: list[tuple[str, str]] = []
     for n in range(num_layers):
         b = f"blocks.{n}"
@@ -105,7 +115,7 @@ def description_order(num_layers: int, w8a8f8: bool = False) -> list[tuple[str, 
             (f"{b}.self_attn.norm_q.weight", FLOAT),
             (f"{b}.self_attn.norm_k.weight", FLOAT),
         ]
-        if w8a8f8 and n > 0:
+        if w8a8f8 and (n > 0 or rotate_block0):
             entries += [(f"{b}.self_attn.q_rot", FLOAT), (f"{b}.self_attn.k_rot", FLOAT)]
             entries.append((f"{b}.self_attn.quant_type", FA_QUANT_TYPE))
         entries += [(f"{b}.norm3.weight", FLOAT), (f"{b}.norm3.bias", FLOAT)]
@@ -187,7 +197,7 @@ def _export_one(
 
     config = json.loads((transformer_dir / "config.json").read_text("utf-8"))
     state = load_file(str(transformer_dir / "diffusion_pytorch_model.safetensors"))
-    order = description_order(config["num_layers"], w8a8f8)
+    order = description_order(config["num_layers"], w8a8f8, rotate_block0=model_type != "t2v")
     quantized = {
         f"blocks.{n}.{p}" for n in range(config["num_layers"]) for p in _BLOCK_LINEARS_NATIVE
     }

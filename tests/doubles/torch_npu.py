@@ -10,6 +10,14 @@ calls the real op would accept but answer wrongly (the FP4 default ``dst_type``,
 E5M2, 3-D operands, block sizes other than 32, max_low_bound) raise ``NotImplementedError``
 rather than being faked.
 
+Held against the REAL torch_npu 2.14.0 contract (the wheel's schemas and meta kernels) by
+tests/realtools/test_real_torch_npu.py: same answer on every call it accepts, and it rejects
+what the real meta rejects. Where they disagreed the real one won and this double was fixed:
+``x1_dtype``/``x2_dtype`` given for float8_e4m3fn operands are rejected (the meta accepts them
+only for FP4/HiFloat8), scale tensors of any 1-byte dtype are reinterpreted (uint8 only
+before), and dtype arguments may be ScalarType numbers (the dispatcher passes those). The
+documented kernel rules it checks beyond the meta are listed there, one by one.
+
 Module attributes mirror torch_npu's: ``float8_e4m3fn`` / ``float8_e8m0fnu`` /
 ``float4_e2m1fn_x2`` are the integer dtype IDs (291-297) torch_npu uses for its own dtypes (not
 torch.dtype objects, so code that misuses them as torch dtypes fails here as it would there),
@@ -89,8 +97,24 @@ def _require(condition: bool, message: str) -> None:
         raise ContractViolation(message)
 
 
+# torch's ScalarType numbers: the dispatcher passes a torch.dtype given for an ``int`` schema
+# argument (dst_type, output_dtype) as its number, so the real ops accept either spelling.
+_SCALAR_TYPES = {
+    5: torch.float16,
+    6: torch.float32,
+    15: torch.bfloat16,
+    23: torch.float8_e5m2,
+    24: torch.float8_e4m3fn,
+}
+
+
+def _as_dtype(value: Any) -> Any:
+    """A ScalarType number as its torch.dtype (as the real op sees it); anything else as is."""
+    return _SCALAR_TYPES.get(value, value) if isinstance(value, int) else value
+
+
 def _is_fp8_e4m3(dtype: Any) -> bool:
-    return dtype == float8_e4m3fn or dtype is torch.float8_e4m3fn
+    return dtype == float8_e4m3fn or _as_dtype(dtype) is torch.float8_e4m3fn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +162,7 @@ def npu_dynamic_mx_quant(
         )
     _require(
         dst_type in (float8_e4m3fn, float8_e5m2, float4_e1m2fn_x2)
-        or dst_type in (torch.float8_e4m3fn, torch.float8_e5m2),
+        or _as_dtype(dst_type) in (torch.float8_e4m3fn, torch.float8_e5m2),
         f"unsupported dst_type {dst_type!r}",
     )
     fp8 = dst_type != float4_e1m2fn_x2
@@ -207,12 +231,14 @@ def _scale_transposed(s: torch.Tensor) -> bool | None:
 
 
 def _check_pairs_bytes(name: str, t: Any) -> torch.Tensor:
+    """E8M0 bytes in a 1-byte tensor (uint8 as npu_dynamic_mx_quant returns them, or
+    float8_e8m0fnu): the ``*_dtype`` argument reinterprets them (real meta: element_size 1)."""
     _require(isinstance(t, torch.Tensor), f"{name} must be a Tensor")
     _require(
-        t.dtype == torch.uint8,
-        f"{name} must be a uint8 tensor of E8M0 bytes (reinterpreted via the *_dtype argument), got {t.dtype}",
+        t.element_size() == 1,
+        f"{name} must be a 1-byte tensor of E8M0 bytes (reinterpreted via the *_dtype argument), got {t.dtype}",
     )
-    return t
+    return t if t.dtype == torch.uint8 else t.view(torch.uint8)
 
 
 def npu_quant_matmul(
@@ -271,6 +297,7 @@ def npu_quant_matmul(
         output_dtype is not None,
         "output_dtype must be given (None yields int8 output)",
     )
+    output_dtype = _as_dtype(output_dtype)
     _require(
         output_dtype in (torch.float16, torch.bfloat16, torch.float32),
         f"output_dtype must be float16, bfloat16 or float32, got {output_dtype!r}",
@@ -286,9 +313,12 @@ def npu_quant_matmul(
     )
     _require(offset is None and y_scale is None, "offset and y_scale must be None in MX mode")
     for name, value in (("x1_dtype", x1_dtype), ("x2_dtype", x2_dtype)):
+        # The real meta (quant_matmul_extra_dtype_check): pass x1_dtype / x2_dtype only for
+        # dtypes torch lacks (FP4, HiFloat8); float8_e4m3fn operands (checked above) omit them.
         _require(
-            value is None or _is_fp8_e4m3(value),
-            f"{name}={value!r} does not match float8_e4m3fn operands",
+            value is None,
+            f"{name}={value!r}: pass {name} only for torch_npu.float4_e2m1fn_x2 or "
+            "torch_npu.hifloat8 operands; omit it for float8_e4m3fn",
         )
     scale = _check_pairs_bytes("scale", scale)
     pertoken_scale = _check_pairs_bytes("pertoken_scale", pertoken_scale)

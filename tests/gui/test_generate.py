@@ -126,7 +126,8 @@ def test_generate_runs_in_order_plays_the_video_and_lists_it_in_history(qtbot, w
         window.show_workspace("History")
     assert [e.video for e in history.entries] == [video]
     assert history.entries[0].seed == done.seed
-    assert history.list.item(0).icon().isNull() is False  # poster thumbnail
+    # the poster thumbnail follows the list
+    qtbot.waitUntil(lambda: not history.list.item(0).icon().isNull(), timeout=20000)
 
     # clicking it plays it there; "Reuse settings" fills Generate with its settings and seed
     history.list.setCurrentRow(0)

@@ -132,7 +132,7 @@ MATMUL_VIOLATIONS: dict[str, tuple[Callable[[dict], dict], str]] = {
     "group_sizes 128": (lambda o: {"group_sizes": [1, 1, 128]}, r"group_sizes=\[1, 1, 32\]"),
     "bf16 activations": (lambda o: {"x1": o["x"]}, "x1 must be float8_e4m3fn"),
     "uint8 weight": (lambda o: {"x2": lambda a: a[1].view(torch.uint8)}, "x2 must be"),
-    "float scale": (lambda o: {"scale": lambda a: a[2].float()}, "scale must be a uint8"),
+    "float scale": (lambda o: {"scale": lambda a: a[2].float()}, "scale must be a 1-byte tensor"),
     "scale transposed, weight not": (
         lambda o: {"x2": lambda a: a[1].contiguous()},
         "same transpose state",

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from core.commands import generate as command
+from core.commands import generate, terminal
+from core.commands import request_args as command
 from core.generate import events as ev
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    command.register(parser)
+    generate.register(parser)
     return parser.parse_args(list(argv))
 
 
@@ -98,7 +99,7 @@ def sample_events() -> list[ev.Event]:
 
 def test_plain_progress_lines_when_not_a_terminal() -> None:
     stream = io.StringIO()
-    display = command.TerminalProgress(stream)
+    display = terminal.TerminalProgress(stream)
     for event in sample_events():
         display.on_event(event)
     display.close()
@@ -116,7 +117,7 @@ class FakeTTY(io.StringIO):
 
 def test_single_updating_line_on_a_terminal() -> None:
     stream = FakeTTY()
-    display = command.TerminalProgress(stream)
+    display = terminal.TerminalProgress(stream)
     for event in sample_events():
         display.on_event(event)
     display.close()
@@ -127,6 +128,6 @@ def test_single_updating_line_on_a_terminal() -> None:
 
 def test_summary_is_json_ready() -> None:
     failed = ev.Failed(message="boom", hint="try again", stage="decode")
-    data = command.summary(failed)
+    data = terminal.summary(failed)
     assert data["status"] == "failed" and next(iter(data)) == "status"
     assert data["message"] == "boom" and "overall" not in data

@@ -130,12 +130,29 @@ def test_sharded_layout(exports) -> None:
         assert stored == index["weight_map"]
 
 
+def test_sharded_description_keeps_the_type_suffix(exports) -> None:
+    """As the real msmodelslim writes it (tests/realtools checks the real one)."""
+    assert SHARDED_DESCRIPTION == "quant_model_description_w8a8_mxfp8.json"
+    assert (exports("ti2v-5b", "sharded") / SHARDED_DESCRIPTION).is_file()
+
+
+def test_w8a8f8_rotations_in_block_0_follow_the_recipe(exports) -> None:
+    """T2V's recipe excludes block 0 from rotations and FA3; the I2V and TI2V recipes do not."""
+    for family, sub in (("t2v-a14b", "high_noise_model"), ("i2v-a14b", "low_noise_model")):
+        folder = exports(family, "w8a8f8") / sub
+        desc = json.loads((folder / SINGLE_DESCRIPTION).read_text())
+        for n in (0, 1):
+            rotated = n == 1 or family != "t2v-a14b"
+            assert (f"blocks.{n}.self_attn.q_rot" in desc) == rotated, (family, n)
+            assert (f"blocks.{n}.self_attn.quant_type" in desc) == rotated, (family, n)
+
+
 def test_w8a8f8_extras(exports) -> None:
     export = exports("ti2v-5b", "w8a8f8")
     desc = json.loads((export / SINGLE_DESCRIPTION).read_text())
     state = load_file(str(export / SINGLE_WEIGHTS))
-    assert "blocks.0.self_attn.q_rot" not in state  # block 0 is excluded by the recipe
-    assert "blocks.0.self_attn.quant_type" not in desc
+    assert desc["blocks.0.self_attn.quant_type"] == "FP8_DYNAMIC"  # TI2V: block 0 too
+    assert torch.equal(state["blocks.0.self_attn.q_rot"], state["blocks.1.self_attn.q_rot"])
     rot = state["blocks.1.self_attn.q_rot"]
     assert rot.dtype == torch.bfloat16 and rot.shape == (32, 32)
     assert torch.equal(rot, state["blocks.1.self_attn.k_rot"])
