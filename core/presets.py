@@ -583,22 +583,22 @@ class PresetStore:
         return self.save(copy)
 
     def import_file(
-        self, path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        overwrite: bool = False,
+        strict: bool = False,
     ) -> Preset:
-        """Add a preset from a JSON file (any known schema); the file itself is not changed."""
-        from core.userfiles import MAX_PRESET_BYTES, UserFileError, read_user_file
+        """Add a preset from a JSON file (any known schema); the file itself is not changed.
 
+        A setting of the wrong type or out of range (core.generate.limits) is skipped, as when
+        loading (the GUI says which); ``strict`` (the CLI) refuses the whole file instead, so a
+        script never gets a different preset than the one it named.
+        """
         source = Path(path).expanduser()
-        try:  # a regular file of sane size only: /dev/zero or a FIFO must not hang the app
-            raw = read_user_file(source, "preset file", MAX_PRESET_BYTES)
-        except UserFileError as exc:
-            raise PresetError(str(exc)) from None
+        doc = read_preset_file(source)
         try:
-            doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise PresetFormatError(f"{source} is not a JSON preset file ({exc})") from None
-        try:
-            preset, _ = parse_document(doc, source.name, strict=True)
+            preset, _ = parse_document(doc, source.name, strict=strict)
         except PresetVersionError as exc:
             raise PresetVersionError(f"{source} cannot be imported: {exc}") from None
         except PresetError as exc:
@@ -672,6 +672,22 @@ class PresetStore:
         return candidate
 
 
+def read_preset_file(path: str | os.PathLike[str]) -> Any:
+    """The JSON document of a preset file a user picked (regular file under a size cap: a
+    FIFO or /dev/zero must not hang the app); PresetError / PresetFormatError otherwise."""
+    from core.userfiles import MAX_PRESET_BYTES, UserFileError, read_user_file
+
+    source = Path(path).expanduser()
+    try:
+        raw = read_user_file(source, "preset file", MAX_PRESET_BYTES)
+    except UserFileError as exc:
+        raise PresetError(str(exc)) from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PresetFormatError(f"{source} is not a JSON preset file ({exc})") from None
+
+
 def _has_sidecars(path: Path) -> bool:
     """A set-aside ``.corrupt`` copy keeps its name reserved so recovering it never clashes."""
     return path.with_name(path.name + ".corrupt").exists()
@@ -688,5 +704,6 @@ __all__ = [
     "demo_values",
     "migrate_document",
     "official_values",
+    "read_preset_file",
     "validate_name",
 ]

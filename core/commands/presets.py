@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             _done(args.json, {"exported": str(path)}, f"exported to {path}")
             return 0
         if action == "import":
-            preset = store.import_file(args.path, name=args.name, overwrite=args.force)
+            preset = store.import_file(args.path, name=args.name, overwrite=args.force, strict=True)
             _done(
                 args.json,
                 _as_dict(preset),

@@ -16,7 +16,6 @@ Preset files are a few hundred bytes: they are read and written on the GUI threa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models.catalog import FAMILIES, get_family
-from core.presets import Preset, PresetError, PresetStore, parse_document
+from core.presets import Preset, PresetError, PresetStore, parse_document, read_preset_file
 from gui.bus import AppBus
 from gui.widgets.presets_values import OPTIONAL_KEYS, PresetValuesTable, lock_icon, parse_value
 
@@ -547,9 +546,9 @@ def _message(exc: BaseException) -> str:
 def _peek(path: str) -> tuple[Preset | None, list[str]]:
     """The preset a file holds and the settings it gets wrong; None when it cannot be read
     (the import itself then reports why)."""
-    try:
-        return parse_document(json.loads(Path(path).read_text("utf-8")), Path(path).name)
-    except (OSError, ValueError):
+    try:  # the checked reader: a FIFO named .json must not block the GUI thread
+        return parse_document(read_preset_file(path), Path(path).name)
+    except PresetError:
         return None, []
 
 

@@ -66,6 +66,12 @@ def test_presets_import_refuses_out_of_range_values(
     assert code == 2
     assert "steps must be 1-1000" in err and "not 1000000000" in err
     assert files_under(app_home / "data" / "presets") == []
+    # The GUI's import keeps the rest and names what it skipped: the bound is applied there too.
+    from core.presets import PresetStore
+
+    store = PresetStore()
+    imported = store.import_file(_preset(tmp_path, {"steps": 10**9, "fps": 16}))
+    assert imported.values == {"fps": 16}
 
 
 def test_a_preset_on_disk_with_absurd_values_cannot_start_that_run(

@@ -119,3 +119,9 @@ def test_lora_device_is_refused(tmp_path: Path) -> None:
     link.symlink_to("/dev/zero")
     with pytest.raises(LoraError, match="is not a regular file \\(a device\\)"):
         read_lora_header(link)
+
+
+def test_gui_preset_import_peek_never_blocks_on_a_fifo(fifo: Path) -> None:
+    from gui.workspaces.presets import _peek
+
+    assert _peek(str(fifo)) == (None, [])  # the import itself then says why
