@@ -48,7 +48,7 @@ which only weights can afford (they are quantized once; activations on every cal
 
 DEFAULT_WEIGHT_RULE = "mse"
 """The weight rule when none is chosen ("default"): bench/mx_quantize.py measured it lower in
-error than FLOOR on Wan2.2 layer shapes and the demo weights, within 3x FLOOR's time."""
+error than FLOOR on Wan2.2 layer shapes and the demo weights, at about FLOOR's time."""
 
 
 def parse_weight_rule(rule: ScaleRule | str | None) -> str:

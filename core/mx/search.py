@@ -6,16 +6,22 @@ the backend's dynamic rule) cannot. msmodelslim's T2V recipe (``mse_round``) tri
 (msmodelslim.md §7, §10). ``quantize_weight(w, "mse")`` does the same over FLOOR's codes:
 
 - Candidates: FLOOR's byte ``b`` and ``b + 1``; the error of a candidate is the sum over the
-  block of ``(dequantized - w)**2`` in float64; ties keep FLOOR. The format and the loaders are
-  unchanged: only some scale bytes are one step higher and their codes follow from them.
-- Why it is cheap: scaling by a power of two commutes with E4M3 rounding in the normal range,
-  so ``b`` and ``b + 1`` give identical values except (i) where ``b`` saturates (a scaled value
-  above 464 becomes 448, while ``b + 1`` keeps it) and (ii) in the subnormal range, where
-  ``b``'s grid is finer (never worse). A block whose scaled maximum is at most 464 therefore
-  never prefers ``b + 1``; only blocks holding the code 448 (a superset of the saturating
-  ones: about 1 in 5 for Gaussian weights) and FLOOR's byte-0 blocks (zero codes) are evaluated.
-- ``search_weight_scales(w, offsets)`` evaluates any candidate set on every block (the wider
-  search, e.g. ``(0, 1, -1, 2)``); bench/mx_quantize.py measures whether it pays.
+  block of ``(dequantized - w)**2``; ties keep FLOOR.
+- Closed form (why it is as cheap as FLOOR): scaling by a power of two commutes with E4M3
+  rounding in the normal range, so ``b`` and ``b + 1`` give identical values except (i) where
+  ``b`` saturates and (ii) in the subnormal range, where ``b``'s grid is finer. Let ``v`` be
+  the block maximum scaled by ``b`` (``v = 2**8 * mantissa(amax)``, in [256, 512)). If
+  ``v <= 464`` (the midpoint of 448 and 480) nothing saturates differently and ``b`` is never
+  worse. If ``v > 464``, that element's error drops from ``v - 448`` to at most 16, a gain of
+  at least ``64 * ulp(v)`` (2**-9 for fp32 input, 128 for bf16) in ``v``-units squared, while
+  the subnormal range loses at most ``2**-18`` per element (``32 * 2**-18 = 2**-13``): ``b + 1``
+  always wins. So ``mse`` = FLOOR's byte plus one where the amax mantissa exceeds 1.8125: a
+  third look-up table, one pass like FLOOR. (RCEIL bumps where ``v > 448``: in error it is
+  within a hair of ``mse``, see bench/mx_quantize.py --rules.) FLOOR's byte-0 blocks (codes
+  forced to zero, amax < 2**-118) are the exception and are searched for real.
+- ``search_weight_scales(w, offsets)`` evaluates any candidate set on every block: the
+  reference the tests hold ``mse`` to, and the wider search (e.g. ``(0, 1, -1, 2)``) that
+  bench/mx_quantize.py measures.
 
 Non-finite blocks keep FLOOR's 0xFF and NaN codes.
 """
@@ -35,7 +41,14 @@ from core.mx.format import (
     num_blocks,
     parse_weight_rule,
 )
-from core.mx.quantize import _reciprocal, quantize_mx, scale_factors
+from core.mx.quantize import (
+    _BITS,
+    _reciprocal,
+    _scale_bytes,
+    _write_nan_blocks,
+    quantize_mx,
+    scale_factors,
+)
 
 MSE_OFFSETS = (0, 1)
 """Candidate scale bytes of ``mse`` relative to FLOOR's, in tie-break order."""
@@ -60,7 +73,85 @@ def quantize_weight(
     name = parse_weight_rule(rule)
     if name != "mse":
         return quantize_mx(w, name)
-    return search_weight_scales(w, MSE_OFFSETS, only_saturating=True)
+    return _quantize_mse(w)
+
+
+# Block amax mantissas above this are the blocks whose FLOOR-scaled maximum exceeds 464 =
+# 1.8125 * 2**8 (the midpoint between 448 and the next code's 480): bf16's 7 bits, fp32's 23.
+_BUMP_MANTISSA = {torch.bfloat16: (0x7F, 0x68), torch.float32: (0x7FFFFF, 0x680000)}
+_MSE_TABLES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _mse_bytes(amax_bits: torch.Tensor, work_dtype: torch.dtype) -> torch.Tensor:
+    """The ``mse`` byte from the block amax bits: FLOOR's, plus one where FLOOR saturates
+    (a scaled maximum above 464). Byte-0 and 0xFF blocks keep FLOOR's here (see _quantize_mse)."""
+    byte = _scale_bytes(amax_bits, work_dtype, ScaleRule.FLOOR)
+    mask, limit = _BUMP_MANTISSA[work_dtype]
+    bump = (amax_bits.to(torch.int32) & mask) > limit
+    bump &= (byte != 0) & (byte < 254)
+    return byte + bump.to(byte.dtype)
+
+
+def _mse_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """bf16: byte and reciprocal of every possible amax (as core.mx.quantize's tables)."""
+    key = str(device)
+    tables = _MSE_TABLES.get(key)
+    if tables is None:
+        magnitudes = torch.arange(0x8000, dtype=torch.int32)
+        byte = _mse_bytes(magnitudes, torch.bfloat16)
+        recip = _reciprocal(byte, torch.bfloat16, ScaleRule.FLOOR)
+        tables = (byte.to(torch.uint8).to(device), recip.view(torch.int16).to(device))
+        _MSE_TABLES[key] = tables
+    return tables
+
+
+def _quantize_mse(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mse`` in closed form (why it equals the search: module docstring), then the search
+    proper on FLOOR's byte-0 blocks (zero codes), the one case the closed form leaves open."""
+    if isinstance(w, torch.Tensor) and w.dim() >= 1 and w.numel():
+        quantize_mx(w.reshape(-1, w.shape[-1])[:1, :1])  # the same input checks and errors
+    else:
+        return quantize_mx(w, ScaleRule.FLOOR)
+    k = w.shape[-1]
+    data = torch.empty(w.shape, dtype=torch.float8_e4m3fn, device=w.device)
+    scale = torch.empty((*w.shape[:-1], num_blocks(k)), dtype=torch.uint8, device=w.device)
+    rows = w.detach().reshape(-1, k)
+    data_rows = data.view(-1, k)
+    scale_rows = scale.view(-1, num_blocks(k))
+    step = max(1, _CHUNK_ROWS_ELEMENTS // max(k, 1))
+    for start in range(0, rows.shape[0], step):
+        stop = min(start + step, rows.shape[0])
+        chunk = rows[start:stop].contiguous()
+        if chunk.dtype == torch.float16:
+            chunk = chunk.float()
+        _mse_rows(chunk, data_rows[start:stop], scale_rows[start:stop])
+        _search_rows(
+            rows[start:stop], data_rows[start:stop], scale_rows[start:stop], MSE_OFFSETS, True
+        )
+    _write_nan_blocks(data_rows, scale_rows)
+    return data, scale
+
+
+def _mse_rows(rows: torch.Tensor, data_out: torch.Tensor, scale_out: torch.Tensor) -> None:
+    """Codes and bytes of one chunk at the closed-form ``mse`` bytes (the codes of 0xFF blocks
+    are replaced by NaN codes afterwards, as in quantize_mx)."""
+    r, k = rows.shape
+    work = rows.dtype
+    int_dtype, mag_mask, _ = _BITS[work]
+    blocked = _blocked(rows, k)
+    blocks = blocked.shape[1]
+    amax_bits = (blocked.view(int_dtype) & mag_mask).amax(dim=-1)
+    if work == torch.bfloat16:
+        byte_table, recip_table = _mse_tables(rows.device)
+        index = amax_bits.view(-1).to(torch.int32)
+        byte = byte_table.index_select(0, index).view(r, blocks)
+        recip = recip_table.index_select(0, index).view(r, blocks).view(torch.bfloat16)
+    else:
+        byte = _mse_bytes(amax_bits, work)
+        recip = _reciprocal(byte, work, ScaleRule.FLOOR)
+    scaled = (blocked * recip.unsqueeze(-1)).clamp_(-E4M3_MAX, E4M3_MAX)
+    data_out.copy_(scaled.view(r, blocks * BLOCK_SIZE)[:, :k])  # to float8_e4m3fn (RNE)
+    scale_out.copy_(byte)
 
 
 def _check_offsets(offsets: tuple[int, ...]) -> tuple[int, ...]:
@@ -73,14 +164,12 @@ def _check_offsets(offsets: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def search_weight_scales(
-    w: torch.Tensor, offsets: tuple[int, ...] = MSE_OFFSETS, *, only_saturating: bool = False
+    w: torch.Tensor, offsets: tuple[int, ...] = MSE_OFFSETS
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per block, the scale byte ``FLOOR + offset`` (over ``offsets``, FLOOR first) with the
-    smallest float64 squared error, and its codes. ``only_saturating`` skips the blocks that
-    provably keep FLOOR (valid only for ``offsets == (0, 1)``)."""
+    smallest float64 squared error, and its codes: every block is evaluated (slow; the
+    reference for ``mse`` and the wider search of bench/mx_quantize.py)."""
     offsets = _check_offsets(offsets)
-    if only_saturating and offsets != MSE_OFFSETS:
-        raise MxFormatError("only_saturating is exact only for the offsets (0, 1)")
     data, scale = quantize_mx(w, ScaleRule.FLOOR)  # validates w; FLOOR is the first candidate
     if w.numel() == 0 or len(offsets) == 1:
         return data, scale
@@ -96,7 +185,7 @@ def search_weight_scales(
             data_rows[start:stop],
             scale_rows[start:stop],
             offsets,
-            only_saturating,
+            False,
         )
     return data, scale
 
@@ -109,17 +198,11 @@ def _blocked(t: torch.Tensor, k: int) -> torch.Tensor:
     return t.reshape(t.shape[0], blocks, BLOCK_SIZE)
 
 
-def _candidates(
-    codes_u8: torch.Tensor, floor_byte: torch.Tensor, only_saturating: bool
-) -> torch.Tensor:
-    """Flat indices of the blocks to evaluate. Saturating FLOOR blocks all hold the code 448
-    (0x7E), which is read from the codes (1 byte a value) instead of re-reading the weights;
-    the few blocks that reach 448 without saturating are evaluated too and keep FLOOR."""
-    finite = floor_byte != SCALE_NAN
-    if not only_saturating:
-        return torch.nonzero(finite).view(-1)
-    top = (codes_u8 & 0x7F).amax(dim=-1) == 0x7E
-    return torch.nonzero(finite & (top | (floor_byte == 0))).view(-1)
+def _candidates(floor_byte: torch.Tensor, zero_only: bool) -> torch.Tensor:
+    """Flat indices of the blocks to evaluate: every finite one, or only byte-0 blocks."""
+    if zero_only:
+        return torch.nonzero(floor_byte == 0).view(-1)
+    return torch.nonzero(floor_byte != SCALE_NAN).view(-1)
 
 
 def _codes_at(x: torch.Tensor, byte: torch.Tensor) -> torch.Tensor:
@@ -140,13 +223,13 @@ def _search_rows(
     data_rows: torch.Tensor,
     scale_rows: torch.Tensor,
     offsets: tuple[int, ...],
-    only_saturating: bool,
+    zero_only: bool,
 ) -> None:
     """Re-choose the scale of the candidate blocks of one chunk, in place."""
     r, k = rows.shape
     blocks = scale_rows.shape[1]
     codes_u8 = _blocked(data_rows.view(torch.uint8), k).reshape(r * blocks, BLOCK_SIZE)
-    index = _candidates(codes_u8, scale_rows.view(-1), only_saturating)
+    index = _candidates(scale_rows.view(-1), zero_only)
     if index.numel() == 0:
         return
     x = _blocked(rows, k).reshape(r * blocks, BLOCK_SIZE).index_select(0, index).float()

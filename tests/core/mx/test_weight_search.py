@@ -132,3 +132,17 @@ def test_rules_and_errors() -> None:
         quantize_weight(x.double(), "mse")
     empty = quantize_weight(torch.empty(0, 64), "mse")
     assert empty[0].shape == (0, 64) and empty[1].shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("kind", "dtype"),
+    [("gaussian", torch.bfloat16), ("wild", torch.float32), ("wild", torch.float16)],
+)
+def test_closed_form_equals_the_full_search_on_many_blocks(kind: str, dtype: torch.dtype) -> None:
+    """The closed form (FLOOR + 1 where the amax mantissa exceeds 1.8125) against the search
+    that evaluates every block, on 8192 blocks (too many for the scalar oracle)."""
+    w = _weights(kind, 128, 2048 + 5, 6, dtype)
+    data, scale = quantize_weight(w, "mse")
+    ref_data, ref_scale = search_weight_scales(w, (0, 1))
+    assert torch.equal(scale, ref_scale)
+    assert torch.equal(data.view(torch.uint8), ref_data.view(torch.uint8))
