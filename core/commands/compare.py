@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from core.compare.report import table_rows
 
     rows = table_rows(report)
-    keep = (0, 3, 5, 7, 8, 9, 10, 11)
+    keep = (0, 3, 5, 7, 8, 9, 10, 11, 12)
     widths = [max(len(r[i]) for r in rows) for i in keep]
     for row in rows:
         print("  ".join(row[i].ljust(w) for i, w in zip(keep, widths, strict=True)).rstrip())

@@ -220,6 +220,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
             "latent rel err (final)",
             "weight err mean",
             "time s",
+            "denoise s",
             "peak memory",
         ]
     ]
@@ -240,6 +241,7 @@ def table_rows(report: dict[str, Any]) -> list[list[str]]:
                 _fmt(s["latent_rel_error_final"]),
                 _fmt(s["weight_error_mean"]),
                 f"{v['seconds']:.2f}",
+                f"{sum(s for k, s in v['timings'].items() if k.startswith('denoise')):.2f}",
                 human_bytes(v["peak_memory_bytes"]) if v["peak_memory_bytes"] else "—",
             ]
         )
@@ -282,7 +284,9 @@ seed {report["seed"]}. Reference: <b>{esc(report["reference"])}</b>. Created {es
 <p>Every variant ran the identical request and seed, one model resident at a time. PSNR/SSIM
 (scikit-image) are per frame of the decoded videos against the reference; latent figures after
 every denoising step; weight error is ||dequant(W<sub>MXFP8</sub>) − W||<sub>F</sub> / ||W||<sub>F</sub>
-per MXFP8 layer against the reference folder's weights.</p>
+per MXFP8 layer against the reference folder's weights. "time s" is the whole run (load
+included, and for the first variant the one-time imports); "denoise s" the denoising steps
+only; peak memory is {esc(report["variants"][0].get("memory_scope") or "unknown")}.</p>
 <table><tr>{head}</tr>{body}</table>
 {f"<ul>{notes}</ul>" if notes else ""}
 <p>Videos: {videos}; side by side: {GRID_VIDEO}.</p>
