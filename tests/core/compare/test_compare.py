@@ -152,3 +152,33 @@ def test_cli(
     assert load_report(out)["variants"][1]["request"]["weight_rule"] == "mse"
     assert main([*base, *small, "--variants", "bf16,mse", "--out", str(out)]) == EXIT_BAD_INPUT
     assert "already exists" in capsys.readouterr().err
+
+
+def test_offline_folder_equals_online_and_weights_are_measured(
+    demo_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """`quantize` then mxfp8-offline computes what mxfp8-online computes (same default weight
+    rule): the comparison must say identical; its weight errors are against the BF16 folder."""
+    from core.quant.export import quantize_folder
+
+    source = demo_models["ti2v-5b"]
+    folder = tmp_path / "q"
+    quantize_folder(source, folder)
+    request = _request(source).replace(steps=2)
+    variants = parse_variants(f"mxfp8-online,mxfp8-offline={folder}")
+    report = run_compare(request, variants, tmp_path / "r")
+    online, offline = report["variants"]
+    assert offline["label"] == "mxfp8-offline (q)" and offline["quant"] == "mxfp8-offline"
+    assert offline["latents_identical"] and all(math.isinf(p) for p in offline["frames"]["psnr"])
+    assert offline["weights"] == online["weights"] and len(offline["weights"]) == 20
+    assert offline["request"]["model"] == str(folder) and online["request"]["model"] == str(source)
+
+
+def test_lora_off_variant_drops_the_loras_only() -> None:
+    from core.lora.choice import LoraChoice
+
+    base = GenerationRequest(prompt="p", loras=[LoraChoice(path="/x/style.safetensors")])
+    on, off = parse_variants("bf16,bf16:nolora")
+    assert off.label == "bf16 no LoRA"
+    assert on.request_for(base).loras == base.loras and off.request_for(base).loras == []
+    assert off.request_for(base).replace(loras=base.loras) == on.request_for(base)
