@@ -183,7 +183,10 @@ def _run_variant(
         reference["frames"] = frames
         cosines = [1.0] * len(kept)
         rel_errors = [0.0] * len(kept)
-    measured = frame_metrics(reference["frames"], frames)
+    try:
+        measured = frame_metrics(reference["frames"], frames)
+    except ValueError as exc:  # e.g. an offline folder of another family: other sizes
+        raise CompareError(f"variant {variant.label!r} cannot be compared: {exc}") from exc
     return {
         "label": variant.label,
         "variant": variant.to_dict(),
