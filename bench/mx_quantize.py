@@ -8,7 +8,7 @@ FLOOR, on every distinct Wan2.2 block-linear shape (wan22.md: A14B 5120/13824, T
 3072/14336) with Gaussian bf16 weights (std 0.02) and on the demo models' own block weights,
 and the quantize time of each rule against FLOOR's (goal for ``mse``: <= 3x)::
 
-    .venv/bin/python bench/mx_quantize.py --rules            # all shapes, 5 rounds (~5 min)
+    .venv/bin/python bench/mx_quantize.py --rules            # all shapes, 5 rounds (~8 min)
     .venv/bin/python bench/mx_quantize.py --rules --quick    # two shapes, 2 rounds (~1 min)
 """
 

@@ -86,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
     from core.commands.generate import build_request
     from core.compare.variants import VariantError, parse_variants
 
+    import importlib.util
+
+    from core.compare.metrics import MISSING_SKIMAGE
+
+    if not all(importlib.util.find_spec(m) for m in ("skimage", "matplotlib")):
+        print(f"wan-studio compare: error: {MISSING_SKIMAGE}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         variants = parse_variants(args.variants)
         request = build_request(args)
