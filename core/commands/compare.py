@@ -80,15 +80,13 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
     import json
 
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
     from core.commands.generate import build_request
-    from core.compare.variants import VariantError, parse_variants
-
-    import importlib.util
-
     from core.compare.metrics import MISSING_SKIMAGE
+    from core.compare.variants import VariantError, parse_variants
 
     if not all(importlib.util.find_spec(m) for m in ("skimage", "matplotlib")):
         print(f"wan-studio compare: error: {MISSING_SKIMAGE}", file=sys.stderr)
