@@ -20,9 +20,10 @@ ORDER = 25
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from core.commands import generate
+    from core.commands.request_args import add_request_options
 
-    generate.register(parser)
+    add_request_options(parser)
+    parser.add_argument("--json", action="store_true")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     for action in parser._actions:
         if action.dest == "out":
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from core.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK
-    from core.commands.generate import build_request
+    from core.commands.request_args import build_request
     from core.compare.metrics import MISSING_SKIMAGE
     from core.compare.variants import VariantError, parse_variants
 
