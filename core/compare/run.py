@@ -29,10 +29,13 @@ from core.compare.metrics import (
 )
 from core.compare.variants import Variant
 from core.generate import events as ev
-from core.generate.request import GenerationRequest, errors, resolve_model_path
+from core.generate.request import (
+    RANDOM_SEED_LIMIT,
+    GenerationRequest,
+    errors,
+    resolve_model_path,
+)
 from core.progress import Cancelled, CancelToken
-
-RANDOM_SEED_LIMIT = 2**32
 
 # (variant index, variant, runner event) -> None
 CompareCallback = Callable[[int, Variant, ev.Event], None]
