@@ -32,7 +32,8 @@ def test_a_comparison_runs_through_the_queue(tmp_path: Path, demo_t2v: Path) -> 
     report = json.loads((tmp_path / "ab" / REPORT_JSON).read_text("utf-8"))
     assert [v["label"] for v in report["variants"]] == ["fp32", "mxfp8-online mse"]
     overall = [e.overall for e in events]
-    assert overall == sorted(overall) and {e.index for e in events} == {0, 1}
+    assert {e.index for e in events} == {0, 1}
+    assert max(overall) <= 1.0 and overall[-1] > 0.9  # the queue's progress of the whole job
     assert outputs.finished_output(tmp_path / "ab")
 
 
