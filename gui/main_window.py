@@ -18,6 +18,7 @@ from core import __version__
 from gui.app import settings
 from gui.bus import AppBus
 from gui.notifier import RunNotifier
+from gui.workspaces.compare import CompareWorkspace
 from gui.workspaces.generate import GenerateWorkspace
 from gui.workspaces.history import HistoryWorkspace
 from gui.workspaces.models import ModelsWorkspace
@@ -75,6 +76,10 @@ class MainWindow(QMainWindow):
         self.bus = AppBus(self)
         for cls in (GenerateWorkspace, ModelsWorkspace, PresetsWorkspace, HistoryWorkspace):
             self.add_workspace(cls.TITLE, cls(self.bus))
+        generate = self.workspaces[GenerateWorkspace.TITLE]
+        compare = CompareWorkspace(self.bus, generate.build_request)
+        self.add_workspace(CompareWorkspace.TITLE, compare)
+        generate.run_buttons.addWidget(compare.make_compare_button())
         self.notifier = RunNotifier(self)
         self.workspaces[GenerateWorkspace.TITLE].run_finished.connect(self.notifier.run_finished)
         self.bus.status.connect(lambda text: self.statusBar().showMessage(text, 8000))

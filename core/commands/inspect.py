@@ -56,6 +56,9 @@ def format_info(info: dict[str, Any]) -> str:
     row("family", family)
     row("experts", str(info.get("experts", 0)))
     row("quantization", _QUANT.get(info["quantization"], info["quantization"]))
+    rules = [f"{n}: {r}" for n, r in (info.get("weight_rules") or {}).items()]
+    if rules:
+        row("weight rule", rules[0], rules[1:])
     comps = info.get("components") or {}
     if comps:
         row("components", ", ".join(f"{n} {'ok' if ok else 'MISSING'}" for n, ok in comps.items()))

@@ -21,9 +21,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rule",
-        choices=("floor", "rceil"),
-        default="floor",
-        help="MXFP8 scale rule: floor (OCP, the NPU default) or rceil (round the scale up); default floor",
+        "--weight-rule",
+        dest="rule",
+        choices=("default", "floor", "rceil", "mse"),
+        default="default",
+        help="weight scale rule: mse (per block of 32, FLOOR or FLOOR+1, whichever has the "
+        "smaller error; the default), floor (OCP, the NPU's dynamic rule) or rceil",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.epilog = (

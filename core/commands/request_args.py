@@ -35,6 +35,7 @@ _OPTION_OF = {
     "image": "--image",
     "image_fit": "--image-fit",
     "quant": "--quant",
+    "weight_rule": "--weight-rule",
     "device": "--device",
     "output": "--out",
     "model": "--model",
@@ -87,6 +88,13 @@ def add_request_options(parser: argparse.ArgumentParser, prompt_required: bool =
         "--quant",
         default=None,
         help="auto | none | mxfp8-online | mxfp8-offline (default auto)",
+    )
+    parser.add_argument(
+        "--weight-rule",
+        choices=("default", "floor", "rceil", "mse"),
+        default=None,
+        help="MXFP8 weight scale rule of --quant mxfp8-online (default: mse, the per-block "
+        "search; activations keep the backend's dynamic rule)",
     )
     parser.add_argument("--device", default=None, help="auto | cpu | cuda[:N] | npu[:N]")
     parser.add_argument(
@@ -166,6 +174,7 @@ def build_request(args: argparse.Namespace) -> Any:
         "seed",
         "image",
         "quant",
+        "weight_rule",
         "device",
         "solver",
     ):

@@ -45,6 +45,9 @@ SCHEMA_VERSION = 1
 REQUEST_KIND = "wan-studio.request"
 QUANT_MODES = ("auto", "none", "mxfp8-online", "mxfp8-offline")
 BACKENDS = ("auto", "reference", "npu")
+# MXFP8 weight scale rules for online quantization; the same as core.models.loader's
+# WEIGHT_RULE_CHOICES (not imported: the request stays light to import).
+WEIGHT_RULES = ("default", "floor", "rceil", "mse")
 IMAGE_FITS = ("area", "crop")
 DEMO_MODEL = "demo"
 MAX_SEED = 2**63 - 1
@@ -96,6 +99,9 @@ class GenerationRequest:
     quant: str = "auto"  # "auto" | "none" | "mxfp8-online" | "mxfp8-offline"
     device: str = "auto"  # "auto" | "cpu" | "cuda[:i]" | "npu[:i]"
     backend: str = "auto"  # MXFP8 kernel backend: "auto" | "reference" | "npu"
+    # Online MXFP8 weight scale rule (quant "mxfp8-online"): "default" | "floor" | "rceil" |
+    # "mse". Absent in older records and presets, which then load with "default".
+    weight_rule: str = "default"
     output: str | None = None
     preset: str | None = None  # informational: the preset the values came from
     loras: list[LoraChoice] = field(default_factory=list)  # applied in this order
@@ -389,6 +395,15 @@ class GenerationRequest:
                     "default",
                 )
             )
+        if self.weight_rule not in WEIGHT_RULES:
+            out.append(
+                ValidationIssue(
+                    "weight_rule",
+                    f"unknown weight scale rule {self.weight_rule!r}: use one of "
+                    f"{', '.join(WEIGHT_RULES)}",
+                    "default",
+                )
+            )
         if self.backend not in BACKENDS:
             out.append(
                 ValidationIssue(
@@ -585,6 +600,7 @@ _STR_FIELDS = {
     "device",
     "backend",
     "solver",
+    "weight_rule",
 }
 _OPT_STR_FIELDS = {"image", "output", "preset"}
 

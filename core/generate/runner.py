@@ -45,7 +45,13 @@ from core.generate.request import (
     model_family,
     resolve_model_path,
 )
-from core.generate.runner_support import LoadTracker, decoder_calls, free_memory, split_steps
+from core.generate.runner_support import (
+    LoadTracker,
+    cancel_hooks,
+    decoder_calls,
+    free_memory,
+    split_steps,
+)
 from core.generate.video import DEFAULT_TEMPLATE
 from core.progress import Cancelled, CancelToken
 
@@ -94,6 +100,8 @@ class Runner:
         self._warm: _Warm | None = None
         self._lock = threading.Lock()
         self._measured: dict[tuple, dict[str, float]] = {}
+
+    step_observer: Any = None  # (step, latents) -> None after every step (core.compare)
 
     # ---- public -----------------------------------------------------------------------------
     @property
@@ -320,6 +328,7 @@ class _Job:
             request.quant,
             device,
             request.backend,
+            request.weight_rule,
             merge_signature(request) if request.lora_merge else None,
         )
         warm = self.runner._warm
@@ -366,7 +375,9 @@ class _Job:
                 )
 
         self._warn_if_too_big(folder, device)
-        options = LoadOptions(quant=request.quant, device=device, backend=request.backend)
+        options = LoadOptions(
+            request.quant, device, request.backend, weight_rule=request.weight_rule
+        )
         manager, merged = None, {}
         if request.lora_merge and any(c.enabled for c in request.loras):
             from core.lora.apply import LoraManager
@@ -581,6 +592,8 @@ class _Job:
                 self.emit(
                     ev.Preview(image=picture, step=i + 1, total=total, frames=shown), index / n
                 )
+            if self.runner.step_observer is not None:  # e.g. core.compare's latent capture
+                self.runner.step_observer(i + 1, latents)
             self.cancel.raise_if_cancelled()
             if index == n and state["stage_index"] + 1 < len(active):
                 self.finish(stage_name, state["stage_start"])
@@ -592,7 +605,7 @@ class _Job:
                 state["stage_start"] = self.begin(active[state["stage_index"]][0])
             return {}
 
-        hooks = self._cancel_hooks(pipe)
+        hooks = cancel_hooks(pipe, self.cancel)
         try:
             generator = torch.Generator("cpu").manual_seed(self.seed)
             prompt_embeds, negative_embeds = embeds
@@ -625,19 +638,6 @@ class _Job:
         if not bool(finite.all()):
             raise NonFiniteLatents(None, total, "final", int((~finite).sum()), latents.numel())
         return latents
-
-    def _cancel_hooks(self, pipe: Any) -> list[Any]:
-        """Check the cancel token before every transformer block: cancel within one block."""
-
-        def check(_module: Any, _inputs: Any) -> None:
-            self.cancel.raise_if_cancelled()
-
-        hooks = []
-        for name in ("transformer", "transformer_2"):
-            model = getattr(pipe, name, None)
-            for block in getattr(model, "blocks", []) if model is not None else []:
-                hooks.append(block.register_forward_pre_hook(check))
-        return hooks
 
     # ---- decode -----------------------------------------------------------------------------
     def _decode(self, pipe: Any, latents: Any, tile: bool, offload: str, device: str) -> Any:

@@ -1,5 +1,6 @@
 """Small helpers of the runner, kept apart so runner.py holds only the stages: load progress
-weighting, the expert split, the decoder call count, and freeing memory between jobs."""
+weighting, the expert split, the decoder call count, the per-block cancel hooks, and freeing
+memory between jobs."""
 
 from __future__ import annotations
 
@@ -77,3 +78,17 @@ def free_memory() -> None:
             npu.empty_cache()
     except Exception:
         pass
+
+
+def cancel_hooks(pipe: Any, cancel: Any) -> list[Any]:
+    """Check the cancel token before every transformer block: cancel within one block."""
+
+    def check(_module: Any, _inputs: Any) -> None:
+        cancel.raise_if_cancelled()
+
+    hooks = []
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name, None)
+        for block in getattr(model, "blocks", []) if model is not None else []:
+            hooks.append(block.register_forward_pre_hook(check))
+    return hooks

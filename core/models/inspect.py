@@ -34,7 +34,12 @@ from core.quant.checkpoint import (
     open_checkpoint,
     read_header,
 )
-from core.quant.component import TransformerDir, examine_transformer, quant_types
+from core.quant.component import (
+    WEIGHT_RULE_KEY,
+    TransformerDir,
+    examine_transformer,
+    quant_types,
+)
 from core.quant.description import (
     DESCRIPTION_GLOB,
     QUANT_MXFP8,
@@ -74,6 +79,9 @@ class FolderInfo:
     memory_estimate: dict[str, int] = field(default_factory=dict)  # quant mode -> weight bytes
     memory_dtype: str = MEMORY_DTYPE
     description_files: dict[str, str] = field(default_factory=dict)
+    # MXFP8 transformer -> the weight scale rule recorded by `wan-studio quantize`, or
+    # "not recorded" (a repacked msmodelslim export, another tool's folder)
+    weight_rules: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -351,6 +359,9 @@ def _inspect_expert(name: str, expert: TransformerDir, info: FolderInfo) -> str:
             )
         if expert.description_path is not None:
             info.description_files[name] = str(expert.description_path)
+        qcfg = expert.config.get("quantization_config")
+        recorded = qcfg.get(WEIGHT_RULE_KEY) if isinstance(qcfg, dict) else None
+        info.weight_rules[name] = str(recorded) if recorded else "not recorded"
         quantized = set(expert.quantized_layers())
         _check_offline_consistency(name, expert, quantized, info)
         info.layer_counts[name] = {

@@ -35,6 +35,9 @@ from core.progress import CancelToken
 
 QUANT_MODES = ("auto", "none", "mxfp8-online", "mxfp8-offline")
 SCALE_RULES = ("floor", "rceil")
+# core.mx.format.WEIGHT_RULES plus "default", repeated here because importing core.mx loads
+# torch (tests/core/mx/test_weight_search.py keeps them equal).
+WEIGHT_RULE_CHOICES = ("default", "floor", "rceil", "mse")
 
 
 class LoadError(Exception):
@@ -47,7 +50,10 @@ class LoadOptions:
     device: str = "auto"  # "auto" | "cpu" | "cuda[:i]" | "npu[:i]"
     backend: str = "auto"  # MXFP8 kernel backend: "auto" | "reference" | "npu"
     dtype: str | None = None  # "bfloat16" | "float32" | None (bf16 on accelerators, fp32 on CPU)
-    rule: str = "floor"  # online MXFP8 scale rule: "floor" (OCP, NPU default) | "rceil"
+    rule: str = "floor"  # activation MXFP8 scale rule: "floor" (OCP, NPU default) | "rceil"
+    # Online weight scale rule: "default" (core.mx.format.DEFAULT_WEIGHT_RULE) | "floor" |
+    # "rceil" | "mse" (per-block search; weights only, the format is unchanged).
+    weight_rule: str = "default"
     # (component, skeleton) -> tensor transform applied as float weights stream in (LoRA
     # merging, core.lora.merge), or None.
     transform_factory: Any = None
@@ -143,7 +149,7 @@ def resolve_device(device: str) -> str:
 def _choose_backend(name: str, device: str, rule: str) -> tuple[Any, dict[str, str]]:
     """The MXFP8 backend for ``device`` and why each other one was not used.
 
-    ``rule`` is the activation scale rule (the same rule as online weight quantization).
+    ``rule`` is the activation scale rule (weights have their own, LoadOptions.weight_rule).
     """
     from core.backends import BackendUnavailable, list_backends, select_backend
 
@@ -210,6 +216,11 @@ def load_pipeline(
         )
     if options.rule not in SCALE_RULES:
         raise LoadError(f"unknown MXFP8 scale rule {options.rule!r}; choose floor or rceil")
+    if options.weight_rule not in WEIGHT_RULE_CHOICES:
+        raise LoadError(
+            f"unknown MXFP8 weight scale rule {options.weight_rule!r}; choose one of "
+            + ", ".join(WEIGHT_RULE_CHOICES)
+        )
     index_path = folder / "model_index.json"
     if not index_path.is_file():
         raise LoadError(f"{folder} has no model_index.json: pick a Diffusers-layout Wan2.2 folder")
@@ -288,7 +299,7 @@ def _load(
             device=device,
             dtype=dtype,
             backend=backend,
-            rule=options.rule,
+            rule=options.weight_rule,
             component=component,
             progress=(lambda f, c=component: progress(c, f)) if progress else None,
             cancel=cancel,

@@ -42,6 +42,28 @@ class ScaleRule(str, Enum):
         return self.value
 
 
+WEIGHT_RULES = ("floor", "rceil", "mse")
+"""Scale rules for weights: the two dynamic rules and ``mse`` (per-block search, core.mx.search),
+which only weights can afford (they are quantized once; activations on every call)."""
+
+DEFAULT_WEIGHT_RULE = "mse"
+"""The weight rule when none is chosen ("default"): bench/mx_quantize.py measured it lower in
+error than FLOOR on Wan2.2 layer shapes and the demo weights, at about FLOOR's time."""
+
+
+def parse_weight_rule(rule: ScaleRule | str | None) -> str:
+    """``None`` or ``"default"`` -> DEFAULT_WEIGHT_RULE; otherwise one of WEIGHT_RULES."""
+    if rule is None:
+        return DEFAULT_WEIGHT_RULE
+    value = str(rule.value if isinstance(rule, ScaleRule) else rule).strip().lower()
+    if value == "default":
+        return DEFAULT_WEIGHT_RULE
+    if value not in WEIGHT_RULES:
+        choices = ", ".join(repr(r) for r in ("default", *WEIGHT_RULES))
+        raise MxFormatError(f"unknown MXFP8 weight scale rule {rule!r}; expected one of {choices}")
+    return value
+
+
 def parse_rule(rule: ScaleRule | str) -> ScaleRule:
     """Accept the enum or its name/value in any case; reject anything else clearly."""
     if isinstance(rule, ScaleRule):

@@ -31,6 +31,9 @@ from core.quant.description import (
 QUANT_METHOD = "mxfp8"
 QUANTIZATION_CONFIG = {"quant_method": QUANT_METHOD, "is_checkpoint_mxfp8_serialized": True}
 FP8_DTYPE = "F8_E4M3"
+WEIGHT_RULE_KEY = "weight_scale_rule"
+"""quantization_config key where ``wan-studio quantize`` records its weight scale rule (other
+loaders ignore unknown keys; a repacked msmodelslim export has none)."""
 
 
 class ComponentError(CheckpointError):

@@ -30,7 +30,8 @@ from typing import Any
 
 from core import staging
 from core.humanize import human_bytes
-from core.mx import ScaleRule, num_blocks, parse_rule
+from core.mx import ScaleRule, num_blocks
+from core.mx.format import parse_weight_rule
 from core.progress import CancelToken, Progress, RateMeter
 from core.quant.checkpoint import (
     PICKLE_SUFFIXES,
@@ -40,6 +41,7 @@ from core.quant.checkpoint import (
 )
 from core.quant.component import (
     QUANTIZATION_CONFIG,
+    WEIGHT_RULE_KEY,
     ComponentError,
     TransformerDir,
     examine_transformer,
@@ -208,14 +210,17 @@ def quantize_folder(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    rule: ScaleRule | str = ScaleRule.FLOOR,
+    rule: ScaleRule | str | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
 ) -> ExportReport:
-    """Write an offline MXFP8 copy of the BF16 Diffusers folder ``src`` at ``out``."""
+    """Write an offline MXFP8 copy of the BF16 Diffusers folder ``src`` at ``out``.
+
+    ``rule`` is the weight scale rule (None: DEFAULT_WEIGHT_RULE); it is recorded in each
+    transformer's ``quantization_config`` as ``weight_scale_rule`` so that ``inspect`` can say."""
     started = time.perf_counter()
-    rule = parse_rule(rule)
+    rule = parse_weight_rule(rule)
     source = Path(src).expanduser().absolute()
     target = Path(out).expanduser().absolute()
     if not source.is_dir():
@@ -243,7 +248,7 @@ def quantize_folder(
             "free; nothing was written"
         )
 
-    report = ExportReport(source=str(source), output=str(target), rule=rule.value)
+    report = ExportReport(source=str(source), output=str(target), rule=rule)
     total = float(copy_bytes + read_bytes) or 1.0
     meter = RateMeter(total)
     done = 0.0
@@ -298,12 +303,12 @@ def quantize_folder(
 def _write_component(
     plan: _Plan,
     folder: Path,
-    rule: ScaleRule,
+    rule: str,
     max_shard_bytes: int,
     advance: Callable[[int, str], None],
     cancel: CancelToken | None,
 ) -> ComponentExport:
-    from core.mx import quantize_mx
+    from core.mx.search import quantize_weight
 
     folder.mkdir()
     info = plan.info
@@ -315,7 +320,7 @@ def _write_component(
         ):
             shutil.copy2(extra, folder / extra.name)
     config = dict(info.config)
-    config["quantization_config"] = dict(QUANTIZATION_CONFIG)
+    config["quantization_config"] = {**QUANTIZATION_CONFIG, WEIGHT_RULE_KEY: rule}
     _write_json(folder / "config.json", config)
 
     shards = plan_shards(plan.specs, max_shard_bytes)
@@ -339,7 +344,7 @@ def _write_component(
                 tensor = reader.read(name)
                 prefix, _, leaf = name.rpartition(".")
                 if prefix in chosen and leaf == "weight":
-                    codes, scale = quantize_mx(tensor, rule)
+                    codes, scale = quantize_weight(tensor, rule)
                     writers[shard_of[name]].write(name, codes)
                     scale_name = f"{prefix}.weight_scale"
                     writers[shard_of[scale_name]].write(scale_name, scale)

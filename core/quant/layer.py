@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.mx import SCALE_NAN, MxFormatError, ScaleRule, num_blocks, parse_rule, quantize_mx
+from core.mx import SCALE_NAN, MxFormatError, ScaleRule, num_blocks
+from core.mx.format import parse_weight_rule
 
 _PROTECTED = (torch.float8_e4m3fn, torch.uint8)
 
@@ -57,16 +58,19 @@ class Mxfp8Linear(nn.Module):
             self.register_parameter("bias", None)
         self.backend: Any = None
         self.backend_state: Any = None  # whatever the backend keeps after prepare()
-        self.rule: ScaleRule | None = None  # online: the rule used; offline: unknown (None)
+        self.rule: str | None = None  # online: the weight scale rule used; offline: None
 
     @classmethod
     def from_linear(
         cls,
         linear: nn.Linear,
-        rule: ScaleRule | str = ScaleRule.FLOOR,
+        rule: ScaleRule | str | None = None,
         bias_dtype: torch.dtype | None = None,
     ) -> Mxfp8Linear:
-        """Online quantization of a loaded nn.Linear (its weight in its stored dtype)."""
+        """Online quantization of a loaded nn.Linear (its weight in its stored dtype) with a
+        weight scale rule (core.mx.format.WEIGHT_RULES)."""
+        from core.mx.search import quantize_weight
+
         weight = linear.weight.detach()
         layer = cls(
             linear.in_features,
@@ -76,8 +80,8 @@ class Mxfp8Linear(nn.Module):
             bias_dtype=bias_dtype
             or (linear.bias.dtype if linear.bias is not None else torch.float32),
         )
-        rule = parse_rule(rule)
-        layer.set_quantized(*quantize_mx(weight, rule), bias=linear.bias)
+        rule = parse_weight_rule(rule)
+        layer.set_quantized(*quantize_weight(weight, rule), bias=linear.bias)
         layer.rule = rule
         return layer
 

@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.mx import SCALE_NAN, ScaleRule, parse_rule, quantize_mx
+from core.mx import SCALE_NAN, ScaleRule
+from core.mx.format import parse_weight_rule
 from core.progress import CancelToken
 from core.quant.checkpoint import FLOAT_DTYPES, CheckpointError, TensorEntry, TensorReader
 from core.quant.component import ComponentError, TransformerDir, examine_transformer
@@ -290,7 +291,7 @@ def load_transformer(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     backend: Any = None,
-    rule: ScaleRule | str = ScaleRule.FLOOR,
+    rule: ScaleRule | str | None = None,
     component: str = "transformer",
     progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
@@ -309,7 +310,7 @@ def load_transformer(
     not used for tensors stored as MXFP8 codes.
     """
     started = time.perf_counter()
-    rule = parse_rule(rule)
+    rule = parse_weight_rule(rule)  # the online weight rule (None: DEFAULT_WEIGHT_RULE)
     info = info or examine_transformer(folder)
     mode, notes = resolve_mode(quant, info, component)
     if mode != MODE_NONE and backend is None:
@@ -405,12 +406,14 @@ def _stream(
     tasks: list[_Task],
     device: str | torch.device,
     dtype: torch.dtype,
-    rule: ScaleRule,
+    rule: str,
     progress: Callable[[float], None] | None,
     cancel: CancelToken | None,
     transform: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
 ) -> None:
     """Read every tensor once, into its final dtype and device, and assign it into the model."""
+    from core.mx.search import quantize_weight
+
     keep_fp32 = getattr(model, "_keep_in_fp32_modules", None) or []
     total = sum(t.entry.nbytes for t in tasks) or 1
     done = 0
@@ -423,7 +426,7 @@ def _stream(
                 tensor = transform(task.name, tensor)
             if task.kind == "quantize":  # online: BF16 in, MXFP8 out, BF16 freed at once
                 layer = model.get_submodule(task.name.rpartition(".")[0])
-                codes, scale = quantize_mx(tensor.to(device), rule)
+                codes, scale = quantize_weight(tensor.to(device), rule)
                 del tensor
                 layer.weight = nn.Parameter(codes, requires_grad=False)
                 layer.weight_scale = nn.Parameter(scale, requires_grad=False)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.progress import CancelToken
+from core.queue.kinds import COMPARE_JOB
 from core.queue.store import CANCELLED, DONE, FAILED, QueueJob, QueueStore
 
 HEARTBEAT_S = 1.0
@@ -68,6 +69,8 @@ def run_claimed(
     from core.generate.request import GenerationRequest
     from core.generate.video import run_video_path
 
+    if job.request.get("kind") == COMPARE_JOB:
+        return _run_compare(store, job, runner, emit, cancel)
     try:
         request = GenerationRequest.from_dict(dict(job.request), [])
         seed = request.seed if request.seed is not None and request.seed >= 0 else 0
@@ -85,6 +88,29 @@ def run_claimed(
         emit(outcome)
         return outcome
 
+    return _with_heartbeat(store, job, emit, cancel, lambda fwd: runner.run(request, fwd, cancel))
+
+
+def _run_compare(
+    store: QueueStore, job: QueueJob, runner: Any, emit: Callable[[Any], None], cancel: CancelToken
+) -> Any:
+    """A comparison job (core/compare/job.py): its report folder is its output."""
+    from core.compare.job import run_job
+
+    store.plan_output(job.id, str(job.request.get("output") or ""))
+    return _with_heartbeat(
+        store, job, emit, cancel, lambda fwd: run_job(dict(job.request), runner, fwd, cancel)
+    )
+
+
+def _with_heartbeat(
+    store: QueueStore,
+    job: QueueJob,
+    emit: Callable[[Any], None],
+    cancel: CancelToken,
+    work: Callable[[Callable[[Any], None]], Any],
+) -> Any:
+    """Run ``work(forward)`` with the heartbeat going and record its outcome in the store."""
     heartbeat = _Heartbeat(store, job.id, cancel)
     heartbeat.start()
 
@@ -93,7 +119,7 @@ def run_claimed(
         emit(event)
 
     try:
-        outcome = runner.run(request, forward, cancel)
+        outcome = work(forward)
     except BaseException as exc:
         heartbeat.stop()
         store.finish(job.id, FAILED, error=str(exc) or type(exc).__name__)

@@ -99,8 +99,9 @@ _COLUMNS = tuple(QueueJob.__dataclass_fields__)
 
 
 def label_for(request: dict[str, Any]) -> str:
-    """The prompt's first line, shortened: what a user recognises a job by."""
-    prompt = str(request.get("prompt") or "").strip()
+    """The job's own label (a comparison has one) or the prompt's first line, shortened:
+    what a user recognises a job by."""
+    prompt = str(request.get("label") or request.get("prompt") or "").strip()
     first = prompt.splitlines()[0] if prompt else "(no prompt)"
     return first if len(first) <= LABEL_CHARS else first[: LABEL_CHARS - 1] + "…"
 

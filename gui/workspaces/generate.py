@@ -244,7 +244,7 @@ class GenerateWorkspace(QWidget):
         self.output_change = QPushButton("Change…")
         self.output_change.setToolTip("Choose the folder new videos are saved in")
         self.output_change.clicked.connect(self.choose_output_dir)
-        buttons = QHBoxLayout()
+        buttons = self.run_buttons = QHBoxLayout()  # MainWindow adds "Compare…" here
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
         out_row = QHBoxLayout()

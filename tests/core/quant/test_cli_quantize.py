@@ -17,12 +17,19 @@ def test_quantize_prints_a_summary(
     out = tmp_path / "mxfp8"
     assert main(["quantize", str(demo_t2v), str(out)]) == EXIT_OK
     printed = capsys.readouterr()
-    assert f"wrote {out} (MXFP8, rule floor)" in printed.out
+    assert f"wrote {out} (MXFP8, rule mse)" in printed.out  # the default weight rule
     assert "transformer: 20 linears -> W8A8_MXFP8, 6 kept in high precision" in printed.out
     assert "transformer_2: 20 linears" in printed.out
     assert "copied: model_index.json, scheduler, text_encoder, tokenizer, vae" in printed.out
     assert "100.0%" in printed.err  # progress goes to stderr
     assert (out / "transformer" / DESCRIPTION).is_file()
+    config = json.loads((out / "transformer" / "config.json").read_text())
+    assert config["quantization_config"]["weight_scale_rule"] == "mse"
+    assert main(["inspect", str(out)]) == EXIT_OK
+    shown = capsys.readouterr().out
+    assert "weight rule    transformer: mse" in shown and "transformer_2: mse" in shown
+    assert main(["inspect", str(demo_t2v)]) == EXIT_OK
+    assert "weight rule" not in capsys.readouterr().out  # BF16: no MXFP8 layers, no rule
 
 
 def test_quantize_json_report(
@@ -56,4 +63,5 @@ def test_quantize_help_explains_the_choices(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["quantize", "--help"])
     text = capsys.readouterr().out
-    assert "--rule {floor,rceil}" in text and "SRC" in text and "OUT" in text
+    assert "--rule {default,floor,rceil,mse}" in text and "--weight-rule" in text
+    assert "SRC" in text and "OUT" in text

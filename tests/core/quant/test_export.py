@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 
 from core.mx import dequantize_mx, quantize_mx
+from core.mx.search import quantize_weight
 from core.progress import Cancelled, CancelToken, Progress
 from core.quant.checkpoint import CorruptCheckpoint, PickleWeightsRefused
 from core.quant.description import load_description
@@ -37,6 +38,7 @@ def test_layout_of_the_saved_folder(demo_t2v: Path, quantized_t2v: Path) -> None
         assert config.pop("quantization_config") == {
             "quant_method": "mxfp8",
             "is_checkpoint_mxfp8_serialized": True,
+            "weight_scale_rule": "mse",  # the default weight rule, recorded for `inspect`
         }
         assert config == source_config
         description = json.loads((folder / DESCRIPTION).read_text())
@@ -53,7 +55,7 @@ def test_layout_of_the_saved_folder(demo_t2v: Path, quantized_t2v: Path) -> None
             prefix, _, leaf = name.rpartition(".")
             if prefix in quantized and leaf in ("weight", "weight_scale"):
                 assert description[name] == "W8A8_MXFP8"
-                codes, scale = quantize_mx(source[f"{prefix}.weight"])
+                codes, scale = quantize_weight(source[f"{prefix}.weight"])  # default: mse
                 want = codes if leaf == "weight" else scale
                 assert tensor.dtype == want.dtype and torch.equal(
                     tensor.view(torch.uint8), want.view(torch.uint8)

@@ -58,7 +58,9 @@ def test_repacked_experts_match_online_floor_quantization(
     out = tmp_path / "out"
     run(plan(demo_t2v, exports("t2v-a14b", "sharded"), out))
     offline = load_pipeline(out, LoadOptions(quant="auto", device="cpu"))
-    online = load_pipeline(demo_t2v, LoadOptions(quant="mxfp8-online", device="cpu"))
+    online = load_pipeline(  # FLOOR weights, like the export (the online default is mse)
+        demo_t2v, LoadOptions(quant="mxfp8-online", device="cpu", weight_rule="floor")
+    )
     assert online.report.quant == "mxfp8-online"
     a, b = _generate(offline, steps=8), _generate(online, steps=8)
     torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
