@@ -55,13 +55,13 @@ def test_request_field_is_backward_compatible() -> None:
 
 
 def test_generate_option_sets_the_request_field() -> None:
-    from core.commands import generate
+    from core.commands import generate, request_args
 
     parser = argparse.ArgumentParser()
     generate.register(parser)
     args = parser.parse_args(["--model", "demo", "--prompt", "p", "--weight-rule", "floor"])
-    assert generate.build_request(args).weight_rule == "floor"
+    assert request_args.build_request(args).weight_rule == "floor"
     args = parser.parse_args(["--model", "demo", "--prompt", "p"])
-    assert generate.build_request(args).weight_rule == "default"
+    assert request_args.build_request(args).weight_rule == "default"
     with pytest.raises(SystemExit):
         parser.parse_args(["--model", "demo", "--prompt", "p", "--weight-rule", "best"])
