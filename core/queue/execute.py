@@ -30,7 +30,7 @@ class _Heartbeat(threading.Thread):
         self.progress = 0.0
         self.stage: str | None = None
         self.eta: float | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def note(self, event: Any) -> None:
         self.progress = float(getattr(event, "overall", self.progress) or self.progress)
@@ -41,7 +41,7 @@ class _Heartbeat(threading.Thread):
             self.eta = getattr(event, "eta_seconds", None)
 
     def run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._halt.wait(HEARTBEAT_S):
             self.beat()
         self.store.close()  # this thread's connection
 
@@ -53,7 +53,7 @@ class _Heartbeat(threading.Thread):
             pass
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def run_claimed(
