@@ -15,7 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QUrl
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    QUrl,
+)
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,6 +47,19 @@ from PySide6.QtWidgets import (
 from core.queue.store import DONE, FINISHED_STATES, QUEUED, RETRYABLE_STATES, RUNNING, QueueJob
 from gui.queue_status import line_status
 from gui.widgets.queue_model import COLUMNS, JOB_ROLE, PROGRESS, PROGRESS_ROLE, QueueModel
+
+
+def job_folder(job: QueueJob) -> Path:
+    """Where the job's video is (or will be): its output, its request's folder or the default."""
+    from core import paths
+
+    if job.output:
+        return Path(job.output).parent
+    target = job.request.get("output")
+    if target:
+        path = Path(str(target))
+        return path.parent if path.suffix.lower() == ".mp4" else path
+    return paths.output_dir()
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -258,9 +278,14 @@ class QueuePanel(QWidget):
         return [self.model.rows[row] for row in rows if row < len(self.model.rows)]
 
     def select_job(self, job_id: int) -> None:
+        """Select exactly this job's row (not selectRow: it toggles while Ctrl is held)."""
         row = self.model.row_of(job_id)
         if row >= 0:
-            self.table.selectRow(row)
+            flags = QItemSelectionModel.SelectionFlag
+            self.table.selectionModel().select(
+                self.model.index(row, 0), flags.ClearAndSelect | flags.Rows
+            )
+            self.table.selectionModel().setCurrentIndex(self.model.index(row, 0), flags.NoUpdate)
 
     def _remember_selection(self) -> None:
         self._selected_ids = [job.id for job in self.selected_jobs()]
@@ -284,9 +309,7 @@ class QueuePanel(QWidget):
         self.actions["remove"].setEnabled(any(job.state != RUNNING for job in jobs))
         one_done = len(jobs) == 1 and jobs[0].state == DONE and bool(jobs[0].output)
         self.actions["play"].setEnabled(one_done)
-        self.actions["folder"].setEnabled(
-            len(jobs) == 1 and bool(jobs[0].output or jobs[0].request.get("output"))
-        )
+        self.actions["folder"].setEnabled(len(jobs) == 1)
         self.details.setText(self._details(jobs[0]) if len(jobs) == 1 else "")
 
     @staticmethod
@@ -333,16 +356,12 @@ class QueuePanel(QWidget):
         jobs = self.selected_jobs()
         if len(jobs) != 1:
             return
-        target = jobs[0].output or jobs[0].request.get("output")
-        if target:
-            path = Path(target)
-            folder = path if path.is_dir() else path.parent
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(job_folder(jobs[0]))))
 
     def _context_menu(self, point: QPoint) -> None:
         index = self.table.indexAt(point)
         if index.isValid() and not self.table.selectionModel().isRowSelected(index.row()):
-            self.table.selectRow(index.row())
+            self.select_job(self.model.rows[index.row()].id)
         menu = self.context_menu()
         menu.exec(self.table.viewport().mapToGlobal(point))
 

@@ -11,6 +11,7 @@ list (gui/widgets/prompt_list.py); the seeds are fixed when the jobs are added.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -68,7 +69,13 @@ class RunBar(QFrame):
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
-        self.generate_button.setShortcut("Ctrl+Return")
+        # Not the button's own shortcut: QAbstractButton.setText() replaces it (with the text's
+        # mnemonic), and the text changes with the queue's state.
+        self.shortcuts = []
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.activated.connect(self._shortcut)
+            self.shortcuts.append(shortcut)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("danger")
         self.cancel_button.setToolTip("Stop after the current step; nothing is written (Esc)")
@@ -110,6 +117,10 @@ class RunBar(QFrame):
         layout.addLayout(queue_row)
         layout.addLayout(out_row)
         self._batch_edited()
+
+    def _shortcut(self) -> None:
+        if self.generate_button.isEnabled():
+            self.generate_button.click()
 
     # ---- batch ------------------------------------------------------------------------------
     def seed_mode_value(self) -> str:
