@@ -144,9 +144,7 @@ class QueueModel(QAbstractTableModel):
             return self.controller.live_progress(job)[0]
         if job.state == DONE:
             return 1.0
-        if job.state == QUEUED:
-            return 0.0
-        return None
+        return None  # queued: no empty bar; failed/cancelled: the reason as text instead
 
     def _tooltip(self, job: QueueJob) -> str:
         request = job.request
