@@ -140,10 +140,10 @@ def main() -> int:
         queue.job_event.connect(on_event)
 
     def on_event(_job_id, event) -> None:
-        if event.kind == "step" and event.overall_total == STEPS:
-            if event.overall_index == HOLD_AT_STEP:
-                queue.job_event.disconnect(on_event)
-                QTimer.singleShot(900, shots)
+        held = event.kind == "step" and event.overall_total == STEPS
+        if held and event.overall_index == HOLD_AT_STEP:
+            queue.job_event.disconnect(on_event)
+            QTimer.singleShot(900, shots)
 
     def shots() -> None:
         window.show_workspace("Queue")
