@@ -1,7 +1,10 @@
 """The job queue in the app: GUI stalls while a queue runs, and the time to add a job.
 
-    .venv/bin/python bench/queue.py [--quick] [--part run|add] [--jobs 10] [--json out.json]
-    xvfb-run -a .venv/bin/python bench/queue.py     # a real X window instead of offscreen
+Not named queue.py: a bench/queue.py would shadow the stdlib ``queue`` module for every
+script in bench/ (Python puts the script's folder first on sys.path; torch imports ``queue``).
+
+    .venv/bin/python bench/job_queue.py [--quick] [--part run|add] [--jobs 10] [--json out.json]
+    xvfb-run -a .venv/bin/python bench/job_queue.py     # a real X window instead of offscreen
 
 Parts (each a function in PARTS; add one by writing ``def part_x(ctx) -> list[dict]``):
 - run: the real main window runs a queue of demo-model jobs added from the Generate form as
@@ -24,16 +27,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-# This file is named queue.py, and Python puts its folder first on sys.path: the stdlib
-# ``queue`` (torch imports it) must win, so the bench folder goes to the end instead.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH] + [str(_BENCH)]
-
-from _common import bench_lock, parser, report  # noqa: E402
-from gui_latency import StallMeter  # noqa: E402
+from _common import bench_lock, parser, report
+from gui_latency import StallMeter
 
 STALL_GOAL_MS = 50.0
 ADD_GOAL_MS = 10.0
