@@ -8,7 +8,9 @@ workspace can run torch work off the GUI thread: ``bus.engine.submit(fn, on_done
 work that needs the warm runner or must not overlap a generation (create a demo model),
 ``bus.engine.run_io(fn, on_done=...)`` for short reads. The engine (and its thread) is created
 on first use; whoever creates a bus calls ``bus.shutdown()`` when done (the main window does it
-when it closes; tests do it in a fixture).
+when it closes; tests do it in a fixture). ``bus.queue`` is the persistent job queue's
+controller (gui/queue_controller.py), also made on first use: Generate adds to it, the Queue
+workspace edits it, the window title reports it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 if TYPE_CHECKING:
     from gui.engine import Engine
+    from gui.queue_controller import QueueController
 
 
 class AppBus(QObject):
@@ -38,6 +41,7 @@ class AppBus(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine: Engine | None = None
+        self._queue: QueueController | None = None
         self._closed = False
 
     @property
@@ -53,12 +57,29 @@ class AppBus(QObject):
         return self._engine
 
     @property
+    def queue(self) -> QueueController:
+        """The job queue (opens the queue database on first use; see gui/queue_controller.py)."""
+        if self._queue is None:
+            from gui.queue_controller import QueueController
+
+            self._queue = QueueController(self, parent=self)
+            if self._closed:
+                self._queue.close()
+        return self._queue
+
+    @property
+    def has_queue(self) -> bool:
+        return self._queue is not None
+
+    @property
     def has_engine(self) -> bool:
         return self._engine is not None
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel running jobs and stop the engine thread (no-op when it never started)."""
         self._closed = True
+        if self._queue is not None:
+            self._queue.close()
         if self._engine is None:
             return True
         return self._engine.shutdown(timeout_ms)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -18,11 +19,13 @@ from core import __version__
 from gui.app import settings
 from gui.bus import AppBus
 from gui.notifier import RunNotifier
+from gui.queue_status import TitleUpdater
 from gui.workspaces.compare import CompareWorkspace
 from gui.workspaces.generate import GenerateWorkspace
 from gui.workspaces.history import HistoryWorkspace
 from gui.workspaces.models import ModelsWorkspace
 from gui.workspaces.presets import PresetsWorkspace
+from gui.workspaces.queue import QueueWorkspace
 
 VIDEO_SUFFIXES = (".mp4", ".json")  # a video, or its sidecar
 
@@ -74,7 +77,14 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.workspaces: dict[str, QWidget] = {}
         self.bus = AppBus(self)
-        for cls in (GenerateWorkspace, ModelsWorkspace, PresetsWorkspace, HistoryWorkspace):
+        workspaces = (
+            GenerateWorkspace,
+            QueueWorkspace,
+            ModelsWorkspace,
+            PresetsWorkspace,
+            HistoryWorkspace,
+        )
+        for cls in workspaces:
             self.add_workspace(cls.TITLE, cls(self.bus))
         generate = self.workspaces[GenerateWorkspace.TITLE]
         compare = CompareWorkspace(self.bus, generate.build_request)
@@ -82,12 +92,59 @@ class MainWindow(QMainWindow):
         generate.run_buttons.addWidget(compare.make_compare_button())
         self.notifier = RunNotifier(self)
         self.workspaces[GenerateWorkspace.TITLE].run_finished.connect(self.notifier.run_finished)
+        self._watch_queue()
         self.bus.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.bus.show_workspace.connect(self.show_workspace)
         self._build_menu()
         self.statusBar().showMessage("Ready")
         self._restore_geometry()
         self._closed = False
+
+    # ---- the queue ----------------------------------------------------------------------------
+    def _watch_queue(self) -> None:
+        """Title and tray follow the queue; an unusable queue file is asked about once."""
+        queue = self.bus.queue
+        self.title_updater = TitleUpdater(queue, self.notifier)
+        queue.queue_finished.connect(self._queue_finished)
+        self.queue_box: QMessageBox | None = None
+        if queue.problem is not None:
+            QTimer.singleShot(0, self.ask_about_queue_store)
+        if queue.held:
+            n = len(queue.held)
+            QTimer.singleShot(
+                0,
+                lambda: self.bus.status.emit(
+                    f"{n} job{'s' if n != 1 else ''} waiting from last time — Resume them "
+                    "in Generate or Queue"
+                ),
+            )
+
+    def _queue_finished(self, counts: dict) -> None:
+        if sum(counts.values()) > 1:  # one job: its own message already said it
+            self.notifier.queue_finished(counts)
+
+    def ask_about_queue_store(self) -> None:
+        """The queue file is damaged or too new: fresh queue (old file kept) or go on without."""
+        from gui.widgets.queue_dialogs import store_problem_box
+
+        queue = self.bus.queue
+        if queue.problem is None or self.queue_box is not None:
+            return
+        box = store_problem_box(self, queue.problem)
+        self.queue_box = box
+
+        def answered(_result: int) -> None:
+            self.queue_box = None
+            if box.clickedButton() is box.fresh_button:  # type: ignore[attr-defined]
+                kept = queue.start_fresh()
+                self.bus.status.emit(f"Started a fresh queue; the old file is kept as {kept}")
+            else:
+                self.bus.status.emit(
+                    "Continuing without a saved queue: jobs added now are lost when the app closes"
+                )
+
+        box.finished.connect(answered)
+        box.open()
 
     @property
     def engine(self) -> Any:
@@ -201,7 +258,8 @@ class MainWindow(QMainWindow):
                 self,
                 "Quit Wan Studio?",
                 "A job is still running (a generation or a model being prepared). Quitting "
-                "cancels it; nothing half-written is kept.",
+                "cancels it; nothing half-written is kept. Queued jobs stay in the queue "
+                "for the next start.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No,
             )

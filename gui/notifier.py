@@ -5,6 +5,10 @@ main window is not the active window, the notifier shows a system tray message (
 desktop has a tray), puts the outcome in the window title ("✓ Video ready — Wan Studio") and
 asks the taskbar to flag the window. The title goes back to normal as soon as the window is
 active again. Nothing happens while the user is looking at the window.
+
+The title also carries the queue's state while it has work ("Wan Studio — 2 queued · 43 %",
+``set_status``; gui/queue_status.py keeps it current), and the end of a queue of several jobs
+gets its own message (``queue_finished``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ def outcome_message(outcome: Any) -> tuple[str, str, bool]:
     return "✕ Generation failed", str(getattr(outcome, "message", outcome)), True
 
 
+def queue_message(counts: dict[str, int]) -> tuple[str, str, bool]:
+    """(title, body, is_error) for the end of a stretch of queued jobs."""
+    done = counts.get("done", 0)
+    bad = counts.get("failed", 0)
+    parts = [f"{done} video{'s' if done != 1 else ''} ready"]
+    if bad:
+        parts.append(f"{bad} failed")
+    if counts.get("cancelled"):
+        parts.append(f"{counts['cancelled']} cancelled")
+    title = "✕ Queue finished with failures" if bad else "✓ Queue finished"
+    return title, " · ".join(parts), bool(bad)
+
+
 class RunNotifier(QObject):
     """Watches one main window; call ``run_finished(outcome)`` when a run ends."""
 
@@ -37,6 +54,8 @@ class RunNotifier(QObject):
         self.base_title = window.windowTitle()
         self._tray = tray  # a QSystemTrayIcon-like object; made on first use when None
         self.notified: list[tuple[str, str]] = []  # (title, body) shown, newest last
+        self._status = ""  # the queue's state, shown after the app name
+        self._outcome = ""  # the last outcome, shown until the window is active again
         window.installEventFilter(self)
 
     def tray(self) -> Any | None:
@@ -51,10 +70,24 @@ class RunNotifier(QObject):
 
     def run_finished(self, outcome: Any) -> bool:
         """Notify when the window is not active; True when it did."""
+        return self._notify(*outcome_message(outcome))
+
+    def queue_finished(self, counts: dict[str, int]) -> bool:
+        """The queue ran out of work after several jobs: one message with the tally."""
+        title, body, error = queue_message(counts)
+        return self._notify(title, body, error)
+
+    def set_status(self, status: str) -> None:
+        """The queue's state for the title ('' when idle)."""
+        if status != self._status:
+            self._status = status
+            self._render()
+
+    def _notify(self, title: str, body: str, error: bool) -> bool:
         if self.window.isActiveWindow():
             return False
-        title, body, error = outcome_message(outcome)
-        self.window.setWindowTitle(f"{title} — {self.base_title}")
+        self._outcome = title
+        self._render()
         tray = self.tray()
         real = isinstance(tray, QSystemTrayIcon)
         if tray is not None and (not real or QSystemTrayIcon.supportsMessages()):
@@ -68,9 +101,18 @@ class RunNotifier(QObject):
         self.notified.append((title, body))
         return True
 
+    def _render(self) -> None:
+        title = self.base_title
+        if self._status:
+            title = f"{title} — {self._status}"
+        if self._outcome:
+            title = f"{self._outcome} — {title}"
+        self.window.setWindowTitle(title)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.WindowActivate:
-            self.window.setWindowTitle(self.base_title)
+            self._outcome = ""
+            self._render()
         return False
 
     def _bring_back(self) -> None:
@@ -79,4 +121,4 @@ class RunNotifier(QObject):
         self.window.activateWindow()
 
 
-__all__ = ["RunNotifier", "outcome_message"]
+__all__ = ["RunNotifier", "outcome_message", "queue_message"]

@@ -2,8 +2,10 @@
 
 Left: model picker (from the library; a banner offers the demo model when it is empty,
 gui/widgets/demo_banner.py), the preset bar (choose, "modified", save the form as a preset:
-gui/widgets/preset_bar.py) and the form (gui/widgets/generate_form.py), then Generate / Cancel
-with the reason when Generate is disabled. The form works before any model exists (the prompt
+gui/widgets/preset_bar.py) and the form (gui/widgets/generate_form.py), then the run bar
+(gui/widgets/run_bar.py: batch, Generate / Add to queue, Cancel, the queue's state). Every run
+goes through the persistent queue; gui/workspaces/generate_run.py adds the jobs and makes the
+right-hand side follow whichever queued job runs. The form works before any model exists (the prompt
 has the focus at start); only Generate waits. Right: the live preview during a run and the
 player afterwards, above the progress panel (stages, steps, it/s, ETA, expert switch, elapsed)
 and the device memory line (gui/widgets/memory_meter.py).
@@ -24,8 +26,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -52,7 +54,7 @@ from core.generate.request import (
 from core.models.catalog import FAMILIES, get_family
 from core.models.demo import DEMO_NOTE, is_demo_model
 from gui.bus import AppBus
-from gui.engine import JobError, PreviewFrame, probe_devices
+from gui.engine import JobError, probe_devices
 from gui.warmup import preload_multimedia_libraries, warm_up_steps
 from gui.widgets.demo_banner import DemoBanner
 from gui.widgets.elided_label import ElidedLabel
@@ -63,7 +65,9 @@ from gui.widgets.memory_meter import MemoryMeter
 from gui.widgets.player import PlayerWidget
 from gui.widgets.preset_bar import PresetBar
 from gui.widgets.progress_panel import ProgressPanel
+from gui.widgets.run_bar import RunBar
 from gui.workspaces.generate_loras import attach_loras
+from gui.workspaces.generate_run import QueueRuns, error_box
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +155,6 @@ class GenerateWorkspace(QWidget):
         self.bus = bus
         self.state = FormState(writer=lambda write: bus.engine.run_io(write))  # fsync off
         self.choices: list[ModelChoice] = []
-        self.job: Any = None
         self.last_outcome: Any = None
         self.error_box: QMessageBox | None = None
         self.issues: list[Any] = []
@@ -164,6 +167,7 @@ class GenerateWorkspace(QWidget):
         self._validate_timer.timeout.connect(self.validate_now)
 
         self._build()
+        self.runs = QueueRuns(self)
         attach_loras(self)
         self.form.changed.connect(self._validate_timer.start)
         self.form.changed.connect(self._user_edited)
@@ -171,7 +175,7 @@ class GenerateWorkspace(QWidget):
         bus.presets_changed.connect(self._presets_changed)
         bus.apply_settings.connect(self.apply_settings)
         bus.use_model.connect(self.select_model_path)
-        bus.play_video.connect(self.play)
+        bus.play_video.connect(self.runs.play)
         self.reload_models()
         if self.state.warning:
             QTimer.singleShot(0, lambda: bus.status.emit(self.state.warning or ""))
@@ -224,39 +228,16 @@ class GenerateWorkspace(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(column)
 
-        # run bar
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("primary")
-        self.generate_button.setShortcut("Ctrl+Return")
-        self.generate_button.setToolTip("Generate the video (Ctrl+Enter)")
-        self.generate_button.clicked.connect(self.generate)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("danger")
-        self.cancel_button.setToolTip("Stop after the current step; nothing is written (Esc)")
-        self.cancel_button.setShortcut("Esc")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.reason = QLabel("")
-        self.reason.setObjectName("fieldError")
-        self.reason.setWordWrap(True)
-        self.output_label = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)
-        self.output_label.setObjectName("hint")
-        self.output_change = QPushButton("Change…")
-        self.output_change.setToolTip("Choose the folder new videos are saved in")
+        # run bar: batch, Generate / Add to queue, Cancel, the queue's state, output folder
+        self.run_bar = RunBar()
+        self.generate_button = self.run_bar.generate_button
+        self.cancel_button = self.run_bar.cancel_button
+        self.reason = self.run_bar.reason
+        self.output_label = self.run_bar.output_label
+        self.output_change = self.run_bar.output_change
         self.output_change.clicked.connect(self.choose_output_dir)
-        buttons = self.run_buttons = QHBoxLayout()  # MainWindow adds "Compare…" here
-        buttons.addWidget(self.generate_button, 1)
-        buttons.addWidget(self.cancel_button)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.output_label, 1)
-        out_row.addWidget(self.output_change)
-        run_bar = QFrame()
-        run_bar.setObjectName("runBar")
-        run_layout = QVBoxLayout(run_bar)
-        run_layout.setContentsMargins(0, 6, 6, 0)
-        run_layout.addLayout(buttons)
-        run_layout.addWidget(self.reason)
-        run_layout.addLayout(out_row)
+        run_bar = self.run_bar
+        self.run_buttons = run_bar.buttons  # MainWindow adds "Compare…" here
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -280,12 +261,12 @@ class GenerateWorkspace(QWidget):
         self.result_info.setObjectName("hint")
         self.open_folder = QPushButton("Open folder")
         self.open_folder.setEnabled(False)
-        self.open_folder.clicked.connect(self._open_result_folder)
+        self.open_folder.clicked.connect(lambda: self.runs.open_result_folder())
         self.show_preview = QPushButton("Last preview")
         self.show_preview.setToolTip("Show the last live preview instead of the video")
         self.show_preview.setCheckable(True)
         self.show_preview.setEnabled(False)
-        self.show_preview.toggled.connect(self._toggle_last_preview)
+        self.show_preview.toggled.connect(lambda shown: self.runs.toggle_last_preview(shown))
         head = QHBoxLayout()
         head.addWidget(self.viewer_title)
         head.addWidget(self.result_info, 1)
@@ -328,6 +309,9 @@ class GenerateWorkspace(QWidget):
             self.presets.update_button,
             self.presets.save_as_button,
             *self.form.tab_chain(),
+            self.run_bar.count,
+            self.run_bar.seed_mode,
+            self.run_bar.prompts_button,
             self.generate_button,
             self.cancel_button,
             self.output_change,
@@ -622,164 +606,32 @@ class GenerateWorkspace(QWidget):
         return issues
 
     def _update_run_state(self, reason: str) -> None:
-        running = self.running
         self._blocked_reason = reason
-        self.generate_button.setEnabled(not running and not reason)
-        self.cancel_button.setEnabled(running and not self.job.token.cancelled)
-        self.reason.setText("" if running else reason)
-        self.reason.setVisible(bool(reason) and not running)
-        self.generate_button.setToolTip(reason or "Generate the video (Ctrl+Enter)")
+        self.runs.update_buttons()
 
-    # ---- running -----------------------------------------------------------------------------
+    # ---- running (gui/workspaces/generate_run.py) ----------------------------------------------
     @property
     def running(self) -> bool:
-        return self.job is not None and not self.job.finished
+        """A queue job of this app's runs (Generate follows it)."""
+        return self.bus.queue.running
 
-    def generate(self) -> None:
-        """Start a run with the form's settings (no-op while a run is going or when invalid)."""
-        if self.running:
-            return
-        issues = self.validate_now()
-        choice = self._current
-        if choice is None or choice.family is None or errors(issues):
-            return
-        request = self.build_request()
-        self.state.remember(choice.model, request.to_dict())
-        fam = get_family(choice.family)
-        self.last_outcome = None
-        self.panel.start(fam.experts)
-        self.preview.set_image(None)
-        self.preview.set_placeholder("Waiting for the first preview…")
-        self.player.stop()
-        self.viewer.setCurrentWidget(self.preview)
-        self.viewer_title.setText("Live preview")
-        self.result_info.set_full_text("")
-        self.show_preview.setChecked(False)
-        self.show_preview.setEnabled(False)
-        self.open_folder.setEnabled(False)
-        self.job = self.bus.engine.generate(
-            request,
-            on_event=self._on_event,
-            on_preview=self._on_preview,
-            on_done=self._on_outcome,
-            on_error=self._on_job_error,
-            on_cancelled=self._on_job_cancelled,
-        )
-        self._update_run_state("")
-        self.bus.status.emit("Generating…")
-        self.run_started.emit(request)
+    @property
+    def job(self) -> Any:
+        """The engine job of the running queue job (its ``token`` is the run's CancelToken)."""
+        return self.bus.queue.engine_job
+
+    def generate(self) -> list[int]:
+        """Add the form's job(s) to the queue; it starts at once when the queue is idle."""
+        return self.runs.add_from_form()
 
     def cancel(self) -> None:
-        """Ask the run to stop: sets its CancelToken directly (the worker polls it per step)."""
-        if self.running:
-            self.job.cancel()
-            self.cancel_button.setEnabled(False)
-            self.panel.status_label.setText("Cancelling after the current step…")
-            self.bus.status.emit("Cancelling…")
-
-    def _on_event(self, event: Any) -> None:
-        self.panel.handle_event(event)
-        kind = getattr(event, "kind", "")
-        if kind == "started":
-            self.form.show_last_seed(event.seed)
-        elif kind == "plan":
-            self.memory.start(event.device)
-        elif kind == "warning":
-            self.bus.status.emit(f"Warning: {event.message}")
-        self.event_received.emit(event)
-
-    def _on_preview(self, frame: PreviewFrame) -> None:
-        event = frame.event
-        self.preview.set_image(
-            frame.image,
-            f"Step {event.step}/{event.total} · latent preview (approximate colours)",
-        )
-
-    def _on_outcome(self, outcome: Any) -> None:
-        if self.panel.outcome is None:  # the runner returns the outcome it also emitted
-            self.panel.handle_event(outcome)
-        self.last_outcome = outcome
-        kind = getattr(outcome, "kind", "")
-        if kind == "done":
-            self._show_result(outcome)
-        elif kind == "failed":
-            self.show_error("Generation failed", outcome.message, outcome.hint, outcome.details)
-            self.bus.status.emit(f"Generation failed: {outcome.message}")
-        elif kind == "cancelled":
-            self._show_cancelled()
-        self._finish_run(outcome)
-
-    def _on_job_error(self, error: JobError) -> None:
-        """The job raised instead of returning Failed (a bug or an environment problem)."""
-        self.panel.fail(error.message)
-        self.last_outcome = error
-        self.show_error("Generation failed", error.message, error.hint, error.details)
-        self.bus.status.emit(f"Generation failed: {error.message}")
-        self._finish_run(error)
-
-    def _on_job_cancelled(self) -> None:
-        self.panel.cancelled()
-        self._show_cancelled()
-        self._finish_run(None)
-
-    def _finish_run(self, outcome: Any) -> None:
-        self.memory.stop()
-        self._update_run_state(getattr(self, "_blocked_reason", ""))
-        self.validate_now()
-        self.run_finished.emit(outcome)
-
-    def _show_cancelled(self) -> None:
-        self.bus.status.emit("Cancelled: nothing was written")
-        if self.preview.image() is not None:
-            self.preview.set_image(self.preview.image(), "Cancelled · last preview")
-        else:
-            self.preview.set_placeholder("Cancelled before the first preview.")
-
-    def _show_result(self, done: Any) -> None:
-        caption = f"{DEMO_NOTE}: this video is noise" if done.demo else ""
-        self.player.load(done.video, caption)
-        self.viewer.setCurrentWidget(self.player)
-        self.viewer_title.setText("Result")
-        total = done.timings.get("total") if isinstance(done.timings, dict) else None
-        took = f" · {total:.1f} s" if isinstance(total, (int, float)) else ""
-        self.result_info.set_full_text(
-            f"{done.width}×{done.height} · {done.frames} frames ({done.duration_seconds:.2f} s)"
-            f" · seed {done.seed}{took}",
-            tooltip=done.video,
-        )
-        self.form.show_last_seed(done.seed)
-        self.open_folder.setEnabled(True)
-        self.show_preview.setEnabled(self.preview.image() is not None)
-        self.bus.history_changed.emit()
-        self.bus.status.emit(f"Saved {done.video}")
+        self.runs.cancel()
 
     def play(self, path: str) -> None:
-        """bus.play_video: play a file (e.g. from History) in this player."""
-        self.player.load(path)
-        self.viewer.setCurrentWidget(self.player)
-        self.viewer_title.setText("Result")
-        self.result_info.set_full_text(Path(path).name, tooltip=path)
-        self.bus.show_workspace.emit(self.TITLE)
-
-    def _toggle_last_preview(self, shown: bool) -> None:
-        self.viewer.setCurrentWidget(self.preview if shown else self.player)
-
-    def _open_result_folder(self) -> None:
-        outcome = self.last_outcome
-        video = getattr(outcome, "video", None) or self.player.source()
-        folder = Path(video).parent if video else self.output_dir()
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        self.runs.play(path)
 
     def show_error(self, title: str, message: str, hint: str = "", details: str = "") -> None:
-        """A non-blocking error dialog: message, hint as informative text, traceback in details."""
-        box = QMessageBox(
-            QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self
-        )
-        if hint:
-            box.setInformativeText(hint)
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box = error_box(self, title, message, hint, details)
         box.finished.connect(lambda _=0: setattr(self, "error_box", None))
         self.error_box = box
         box.open()

@@ -59,3 +59,39 @@ def main_window(qtbot):
     window.bus.shutdown()  # first: a test that failed mid-run must not meet the quit prompt
     window.close()
     assert not window.bus.has_engine or not window.bus.engine.is_running
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold the engine thread at the first step of each job (tests/gui/queue_support.py)."""
+    from gui import engine as engine_module
+    from tests.gui.queue_support import StepGate
+
+    step_gate = StepGate()
+    original = engine_module._Worker.forward_event
+
+    def forward(self, job_id, event):
+        original(self, job_id, event)
+        step_gate.wait(event)
+
+    monkeypatch.setattr(engine_module._Worker, "forward_event", forward)
+    yield step_gate
+    step_gate.release()
+
+
+@pytest.fixture
+def queue_window(installed_demo, qtbot):
+    """Main window with the T2V demo model installed (its queue is empty: a fresh home).
+
+    Not given to qtbot.addWidget: pytest-qt closes those before fixture teardown, and a
+    window closed mid-run would wait for an answer to "Quit Wan Studio?"."""
+    installed_demo("t2v-a14b")
+    from gui.main_window import MainWindow
+
+    win = MainWindow()
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.bus.shutdown()
+    win.close()
+    win.deleteLater()

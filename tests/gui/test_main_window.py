@@ -19,7 +19,7 @@ def test_main_window_builds(qtbot) -> None:
     try:
         assert window.windowTitle() == "Wan Studio"
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-        assert titles[:4] == ["Generate", "Models", "Presets", "History"]
+        assert titles[:5] == ["Generate", "Queue", "Models", "Presets", "History"]
         menus = [a.text() for a in window.menuBar().actions()]
         assert "&File" in menus and "&Help" in menus
         assert window.statusBar().currentMessage()

@@ -48,7 +48,7 @@ def test_a_step_runs_without_the_collector_and_freezes_what_it_made() -> None:
 
     def step() -> str:
         seen["enabled_during"] = gc.isenabled()
-        seen["made"] = [object() for _ in range(1000)]
+        seen["made"] = [[] for _ in range(1000)]  # lists: GC-tracked (a bare object() is not)
         return "ok"
 
     frozen_before = gc.get_freeze_count()
