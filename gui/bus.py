@@ -35,6 +35,7 @@ class AppBus(QObject):
     show_workspace = Signal(str)  # workspace title to bring to front
     output_dir_changed = Signal(str)  # the folder new videos go to (History lists it)
     play_video = Signal(str)  # video path: play it in Generate's player and show Generate
+    open_report = Signal(str)  # a compare report folder to show in the Compare view
     use_lora = Signal(dict)  # {"path", "path_low"}: add the LoRA to Generate's form and show it
     lora_folders_changed = Signal()  # a LoRA folder was added or removed (Models)
 

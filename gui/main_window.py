@@ -89,6 +89,9 @@ class MainWindow(QMainWindow):
         generate = self.workspaces[GenerateWorkspace.TITLE]
         compare = CompareWorkspace(self.bus, generate.build_request)
         self.add_workspace(CompareWorkspace.TITLE, compare)
+        self.bus.open_report.connect(
+            lambda folder: (compare.open_report(folder), self.show_workspace(compare.TITLE))
+        )
         generate.run_buttons.addWidget(compare.make_compare_button())
         self.notifier = RunNotifier(self)
         self.workspaces[GenerateWorkspace.TITLE].run_finished.connect(self.notifier.run_finished)

@@ -349,6 +349,8 @@ class QueuePanel(QWidget):
         if len(jobs) == 1 and jobs[0].state == DONE and jobs[0].output:
             if Path(jobs[0].output).is_file():
                 self.bus.play_video.emit(jobs[0].output)
+            elif Path(jobs[0].output).is_dir():  # a comparison's report folder
+                self.bus.open_report.emit(jobs[0].output)
             else:
                 self.bus.status.emit(f"{jobs[0].output} is gone (moved or deleted)")
 

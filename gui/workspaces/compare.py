@@ -1,15 +1,15 @@
 """Compare workspace: run a comparison of the Generate form's request, then play the variants
 in sync (side by side or as a wipe) with the metrics table and the plots beside them.
 
-A comparison is one engine job (Engine.submit) that runs every variant through the engine's
-runner (core.compare.run_compare); its progress arrives as ``CompareProgress`` events. The view
+A comparison is one job of the persistent queue (core/compare/job.py): it waits its turn, runs
+every variant through the engine's warm runner and shows in the Queue; its progress arrives as
+``core.compare.job.CompareProgress`` events through the queue controller. The view
 itself only shows what a report folder holds, so "Open report…" shows a saved one the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +36,6 @@ from gui.widgets.compare_dialog import CompareDialog
 from gui.widgets.sync_player import SyncPlayer
 
 
-@dataclass
-class CompareProgress:
-    """One runner event of variant ``index`` (of ``count``), as the GUI receives it."""
-
-    index: int
-    count: int
-    label: str
-    kind: str
-    overall: float  # 0..1 of this variant
-    text: str
-
-
-def _progress(index: int, count: int, variant: Any, event: Any) -> CompareProgress:
-    text = getattr(event, "label", "") or getattr(event, "kind", "")
-    if getattr(event, "kind", "") == "step":
-        text = f"step {event.overall_index}/{event.overall_total}"
-    return CompareProgress(
-        index, count, variant.label, event.kind, float(getattr(event, "overall", 0.0)), text
-    )
-
-
 class CompareWorkspace(QWidget):
     TITLE = "Compare"
 
@@ -65,7 +44,8 @@ class CompareWorkspace(QWidget):
         self.bus = bus
         self.request_source = request_source
         self.report: dict[str, Any] | None = None
-        self.job: Any = None
+        self.job_id: int | None = None  # the queued comparison this view follows
+        self._listening = False
 
         self.status = QLabel("Run a comparison from Generate (“Compare…”) or open a saved report.")
         self.status.setWordWrap(True)
@@ -142,66 +122,62 @@ class CompareWorkspace(QWidget):
             return
         self.start(request, dialog.specs(), Path(dialog.folder.text().strip()).expanduser())
 
-    def start(self, request: Any, specs: list[str], folder: Path) -> Any:
-        """Submit the comparison as one engine job; returns the job."""
+    def start(self, request: Any, specs: list[str], folder: Path) -> int:
+        """Queue the comparison as one job (core/compare/job.py); returns its job id. It runs
+        when its turn comes, with the warm runner, and shows in the Queue like any job."""
+        from core.compare.job import compare_job
         from core.compare.variants import parse_variants
 
-        variants = parse_variants(specs)
-        count = len(variants)
-
-        def run(ctx: Any) -> dict[str, Any]:
-            from core.compare import run_compare
-
-            def forward(index: int, variant: Any, event: Any) -> None:
-                if getattr(event, "kind", "") != "preview":  # no live preview here
-                    ctx.emit(_progress(index, count, variant, event))
-
-            return run_compare(
-                request, variants, folder, runner=ctx.runner(), on_event=forward, cancel=ctx.cancel
-            )
-
+        count = len(parse_variants(specs))  # the dialog checked them; fail loudly if not
+        queue = self.bus.queue
+        if not self._listening:
+            queue.job_event.connect(self._on_job_event)
+            queue.job_finished.connect(self._on_job_finished)
+            self._listening = True
+        (self.job_id,) = queue.add([compare_job(request, list(specs), str(folder))])
         self.progress.setValue(0)
         self.progress.show()
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"Comparing {count} variants…")
-        self.bus.show_workspace.emit(self.TITLE)
-        self.job = self.bus.engine.submit(
-            run,
-            name="compare",
-            on_event=self._on_progress,
-            on_done=self._on_done,
-            on_error=self._on_error,
-            on_cancelled=self._on_cancelled,
+        waiting = queue.running or queue.paused
+        self.status.setText(
+            f"Comparing {count} variants…"
+            if not waiting
+            else f"{count} variants queued as job {self.job_id}: they run in their turn."
         )
-        return self.job
+        self.bus.show_workspace.emit(self.TITLE)
+        return self.job_id
 
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        if self.job_id is not None:
+            self.bus.queue.cancel(self.job_id)
             self.status.setText("Cancelling…")
 
-    def _on_progress(self, p: Any) -> None:
-        if not isinstance(p, CompareProgress):
+    def _on_job_event(self, job_id: int, p: Any) -> None:
+        from core.compare.job import CompareProgress
+
+        if job_id != self.job_id or not isinstance(p, CompareProgress):
             return
-        fraction = (p.index + min(1.0, max(0.0, p.overall))) / max(1, p.count)
-        self.progress.setValue(round(fraction * 1000))
+        self.progress.setValue(round(p.overall * 1000))
         self.status.setText(f"Variant {p.index + 1}/{p.count}: {p.label} — {p.text}")
 
+    def _on_job_finished(self, job: Any, outcome: Any) -> None:
+        if job.id != self.job_id:
+            return
+        self.job_id = None
+        kind = getattr(outcome, "kind", None)
+        if kind == "done":
+            self._finished(f"Report written to {outcome.video}")
+            self.show_report(outcome.report)
+        elif kind == "cancelled" or outcome is None:
+            self._finished("Comparison cancelled: no report was written.")
+        else:
+            message = getattr(outcome, "message", "") or job.error or "failed"
+            self._finished(f"The comparison failed: {message}")
+
     def _finished(self, text: str) -> None:
-        self.job = None
         self.progress.hide()
         self.cancel_button.setEnabled(False)
         self.status.setText(text)
-
-    def _on_done(self, report: dict[str, Any]) -> None:
-        self._finished(f"Report written to {report['folder']}")
-        self.show_report(report)
-
-    def _on_error(self, error: Any) -> None:
-        self._finished(f"The comparison failed: {error.message}")
-
-    def _on_cancelled(self) -> None:
-        self._finished("Comparison cancelled: no report was written.")
 
     # ---- showing a report -----------------------------------------------------------------
     def _choose_report(self) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QMessageBox
 from core.generate.request import errors
 from core.models.catalog import get_family
 from core.models.demo import DEMO_NOTE
+from core.queue.kinds import COMPARE_JOB
 from gui.queue_status import line_status
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class QueueRuns:
         self.ws = ws
         self.queue = ws.bus.queue
         self.last_add_seconds: float | None = None  # how long the last add took (the bench)
+        self.following = True  # False while a comparison (not a generation) runs
         bar = ws.run_bar
         bar.generate_button.clicked.connect(self.add_from_form)
         bar.cancel_button.clicked.connect(self.cancel)
@@ -103,6 +105,10 @@ class QueueRuns:
 
     # ---- following the running job ----------------------------------------------------------------
     def job_started(self, job: QueueJob) -> None:
+        self.following = job.request.get("kind") != COMPARE_JOB  # the Compare view shows those
+        if not self.following:
+            self.update_buttons()
+            return
         ws = self.ws
         family = ws.form.family.key
         ws.last_outcome = None
@@ -121,6 +127,8 @@ class QueueRuns:
         ws.run_started.emit(job)
 
     def on_event(self, _job_id: int, event: Any) -> None:
+        if not self.following:
+            return
         ws = self.ws
         kind = getattr(event, "kind", "")
         if kind == "started":
@@ -144,6 +152,10 @@ class QueueRuns:
 
     def job_finished(self, job: QueueJob, outcome: Any) -> None:
         """The job ended: result, error or cancel; the next queued job may start right after."""
+        if job.request.get("kind") == COMPARE_JOB:
+            self.following = True
+            self.update_buttons()
+            return
         ws = self.ws
         if outcome is not None and ws.panel.outcome is None and hasattr(outcome, "kind"):
             ws.panel.handle_event(outcome)  # the runner returns the outcome it also emitted

@@ -1,5 +1,6 @@
 """The compare view: a saved report shows synced players, the metrics table and the plots; a
-comparison runs as one engine job from the dialog's variants; the Generate tab offers it."""
+comparison runs as one queue job from the dialog's variants (shown in the Queue, followed by
+the view, not by Generate); the Generate tab offers it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QPushButton
 
+from core.compare.job import CompareProgress
 from core.generate.request import GenerationRequest, defaults_for
 from gui.widgets.compare_dialog import CompareDialog
-from gui.workspaces.compare import CompareProgress, CompareWorkspace
+from gui.workspaces.compare import CompareWorkspace
 
 
 def _request(folder: Path) -> GenerationRequest:
@@ -86,21 +88,23 @@ def test_dialog_builds_core_variant_strings(qtbot, tmp_path: Path) -> None:
     assert "not a Diffusers model folder" in dialog.error.text() and dialog.result() == 0
 
 
-def test_compare_runs_as_one_engine_job(qtbot, bus, demo_models: dict[str, Path], tmp_path) -> None:
+def test_compare_runs_as_one_queue_job(qtbot, bus, demo_models: dict[str, Path], tmp_path) -> None:
     ws = CompareWorkspace(bus)
     qtbot.addWidget(ws)
     seen: list[CompareProgress] = []
-    ws.progress.valueChanged.connect(lambda _v: None)
-    original = ws._on_progress
-    ws._on_progress = lambda p: (seen.append(p), original(p))  # type: ignore[method-assign]
-    job = ws.start(_request(demo_models["ti2v-5b"]), ["bf16", "mse"], tmp_path / "r")
-    assert job.name == "compare" and ws.cancel_button.isEnabled()
+    bus.queue.job_event.connect(lambda _id, p: seen.append(p))
+    job_id = ws.start(_request(demo_models["ti2v-5b"]), ["bf16", "mse"], tmp_path / "r")
+    job = bus.queue.store.get(job_id)
+    assert job.label.startswith("Compare bf16, mse: a red fox") and ws.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: ws.report is not None, timeout=120000)
     assert (tmp_path / "r" / "report.html").is_file()
     assert {p.index for p in seen} == {0, 1} and {p.label for p in seen} == {
         "bf16",
         "mxfp8-online mse",
     }
+    assert 0 < ws.progress.value() <= 1000
+    done = bus.queue.store.get(job_id)
+    assert done.state == "done" and done.output == str(tmp_path / "r")
     assert not ws.cancel_button.isEnabled() and ws.table.rowCount() == 2
 
 
@@ -109,3 +113,24 @@ def test_generate_tab_offers_compare(main_window) -> None:
     generate = main_window.workspaces["Generate"]
     buttons = [b.text() for b in generate.findChildren(QPushButton)]
     assert "Compare…" in buttons
+
+
+def test_a_finished_comparison_in_the_queue_opens_its_report(
+    qtbot, main_window, saved_report: Path
+) -> None:
+    from core.compare.job import compare_job
+
+    queue = main_window.bus.queue
+    entry = compare_job(_request(saved_report), ["bf16", "mse"], str(saved_report))
+    (job_id,) = queue.store.add([entry])
+    queue.store.set_paused(True)
+    queue.store.db.execute(
+        "UPDATE jobs SET state = 'done', output = ? WHERE id = ?", (str(saved_report), job_id)
+    )
+    queue.refresh()
+    panel = main_window.workspaces["Queue"].panel
+    panel.select_job(job_id)
+    panel.play_selected()
+    compare = main_window.workspaces["Compare"]
+    qtbot.waitUntil(lambda: compare.report is not None, timeout=20000)
+    assert main_window.tabs.currentWidget() is compare
