@@ -24,6 +24,7 @@ from pathlib import Path
 from _common import bench_lock, parser, report
 
 GOAL_S = 0.3
+HISTORY_ENTRIES = 10_000
 
 
 def write_sidecars(folder: Path, n: int) -> None:
@@ -69,7 +70,7 @@ def gui_open(folder: Path, repeat: int) -> float:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--entries", type=int, default=HISTORY_ENTRIES)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp, bench_lock():
         os.environ["WAN_STUDIO_HOME"] = str(Path(tmp) / "home")

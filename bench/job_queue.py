@@ -160,7 +160,37 @@ def part_add(ctx: Context) -> list[dict[str, Any]]:
     ]
 
 
-PARTS = {"idle": part_idle, "add": part_add, "run": part_run}
+def part_history(ctx: Context) -> list[dict[str, Any]]:
+    """Seconds from History's refresh() to its list showing, with 10,000 videos (warm index)."""
+    from pathlib import Path
+
+    from history_open import HISTORY_ENTRIES, write_sidecars
+
+    folder = Path(tempfile.mkdtemp(prefix="wan-studio-bench-history-"))
+    write_sidecars(folder, HISTORY_ENTRIES)
+    history = ctx.window.workspaces["History"]
+    history.folder = lambda: folder
+    shown: list[float] = []
+    history.refreshed.connect(lambda _n: shown.append(time.perf_counter()))
+    times = []
+    for _ in range(4):  # the first builds the index
+        shown.clear()
+        start = time.perf_counter()
+        history.refresh()
+        ctx.pump_until(lambda: bool(shown))
+        times.append(shown[0] - start)
+    return [
+        {
+            "part": f"history: open with {HISTORY_ENTRIES:,} videos (index warm)",
+            "jobs": 0,
+            "median_ms": statistics.median(times[1:]) * 1000,
+            "max_ms": max(times[1:]) * 1000,
+            "goal_ms": 300.0,
+        }
+    ]
+
+
+PARTS = {"idle": part_idle, "add": part_add, "run": part_run, "history": part_history}
 COLUMNS = ("part", "jobs", "max_stall_ms", "p99_stall_ms", "s_per_job", "median_ms", "max_ms")
 
 
@@ -223,7 +253,8 @@ def main() -> int:
     platform = os.environ.get("QT_QPA_PLATFORM") or "xcb"
     report(
         f"Queue in the GUI ({platform}, {args.jobs} jobs of {args.size}, {args.frames} frames, "
-        f"{args.steps} steps; goals: max stall <= {STALL_GOAL_MS:g} ms, add <= {ADD_GOAL_MS:g} ms)",
+        f"{args.steps} steps; goals: max stall <= {STALL_GOAL_MS:g} ms, add <= {ADD_GOAL_MS:g} ms, "
+        "History open <= 300 ms)",
         rows,
         args.json,
         extra={"stall_goal_ms": STALL_GOAL_MS, "add_goal_ms": ADD_GOAL_MS, "platform": platform},
@@ -233,7 +264,7 @@ def main() -> int:
             verdict = "meets" if row["max_stall_ms"] <= STALL_GOAL_MS else "MISSES"
             print(f"{row['part']}: longest stall {row['max_stall_ms']:.1f} ms ({verdict} the goal)")
         if row.get("median_ms") is not None:
-            verdict = "meets" if row["max_ms"] <= ADD_GOAL_MS else "MISSES"
+            verdict = "meets" if row["median_ms"] <= row.get("goal_ms", ADD_GOAL_MS) else "MISSES"
             print(
                 f"{row['part']}: median {row['median_ms']:.2f} ms, max {row['max_ms']:.2f} ms "
                 f"({verdict} the goal)"
