@@ -90,7 +90,7 @@ def test_sigkill_of_queue_run_leaves_an_interrupted_retryable_job(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    assert wan(env, "queue", "add", *SMALL, "--steps", "40", "--prompt", "slow",
+    assert wan(env, "queue", "add", *SMALL, "--steps", "1000", "--prompt", "slow",
                "--out", str(out)).returncode == 0  # fmt: skip
     command = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "core.cli"]
     child = subprocess.Popen(
