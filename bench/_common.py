@@ -52,6 +52,24 @@ def bench_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def make_demo_model_in_child() -> None:
+    """Create the T2V demo model in a child process: the benchmarking process must import torch
+    on the engine thread, as the app does, or its start-up figures would be wrong."""
+    import subprocess
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from core.models.demo import create_demo_model; create_demo_model('t2v-a14b')",
+        ],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+
+
 def machine() -> dict[str, Any]:
     import torch
 

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from _common import bench_lock, parser, report
+from _common import bench_lock, make_demo_model_in_child, parser, report
 
 GOAL_MS = 50.0
 TICK_MS = 10
@@ -117,21 +117,8 @@ def main() -> int:
     os.environ["WAN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="wan-studio-bench-latency-")
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    import subprocess
-
     with bench_lock():
-        # In a child process: this one must import torch on the engine thread, as the app does.
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from core.models.demo import create_demo_model; create_demo_model('t2v-a14b')",
-            ],
-            check=True,
-            capture_output=True,
-            env=os.environ,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        )
+        make_demo_model_in_child()
         from PySide6.QtCore import QEventLoop, QTimer
         from PySide6.QtWidgets import QApplication
 

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from _common import bench_lock, parser, report
+from _common import bench_lock, make_demo_model_in_child, parser, report
 from gui_latency import StallMeter
 
 STALL_GOAL_MS = 50.0
@@ -210,20 +210,8 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ["WAN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="wan-studio-bench-queue-")
 
-    import subprocess
-
     with bench_lock():
-        subprocess.run(  # in a child: this process imports torch on the engine thread, as the app
-            [
-                sys.executable,
-                "-c",
-                "from core.models.demo import create_demo_model; create_demo_model('t2v-a14b')",
-            ],
-            check=True,
-            capture_output=True,
-            env=os.environ,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        )
+        make_demo_model_in_child()
         from PySide6.QtWidgets import QApplication
 
         from gui.app import configure_application

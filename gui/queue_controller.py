@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.queue.errors import JobNotFound, JobStateError, QueueError, StoreUnusable
+from core.queue.errors import QueueError, StoreUnusable
 from core.queue.store import (
     FINISHED_STATES,
     QUEUED,
@@ -71,22 +71,6 @@ class Live:
     progress: float = 0.0
     eta: float | None = None
     stage: str | None = None
-
-
-def claim_next(store: QueueStore, held: frozenset[int]) -> QueueJob | None:
-    """Take the next job that may run here (engine thread): the first queued one not held."""
-    if not held:
-        return store.claim()
-    if store.paused:
-        return None
-    for job in store.jobs([QUEUED]):
-        if job.id in held:
-            continue
-        try:
-            return store.claim_id(job.id)
-        except (JobStateError, JobNotFound):  # another process took it meanwhile
-            continue
-    return None
 
 
 class QueueController(QObject):
@@ -349,7 +333,7 @@ class QueueController(QObject):
         def run(ctx: JobContext) -> Any:
             from core.queue.execute import run_claimed
 
-            job = claim_next(store, held)
+            job = store.claim(exclude=held)
             if job is None:
                 return None
             ctx.emit(Claimed(job))
@@ -466,4 +450,4 @@ class QueueController(QObject):
         self._timer.stop()
 
 
-__all__ = ["Claimed", "QueueController", "claim_next"]
+__all__ = ["Claimed", "QueueController"]

@@ -19,15 +19,14 @@ taken, so the shot never depends on timing.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import shots  # noqa: E402  (scripts/shots.py, beside this file)
 
 WIDTH, HEIGHT = 1280, 800
 PROMPT = "a red fox trotting through fresh snow in a birch forest, golden hour, soft light"
@@ -37,16 +36,9 @@ TIMEOUT_MS = 240_000
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    args = parser.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("needs an X display: run under xvfb-run", file=sys.stderr)
+    out = shots.prepare(__doc__.splitlines()[0], "wan-studio-shots-")
+    if out is None:
         return 2
-    os.environ.setdefault("WAN_STUDIO_HOME", tempfile.mkdtemp(prefix="wan-studio-shots-"))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     from core import paths
     from core.models.demo import create_demo_model
@@ -56,34 +48,14 @@ def main() -> int:
     lora_files = write_demo_loras(paths.data_dir() / "loras")
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from gui import engine as engine_module
-    from gui.app import configure_application
-    from gui.main_window import MainWindow
 
-    app = QApplication(sys.argv[:1])
-    configure_application(app)
-    window = MainWindow()
-    window.resize(WIDTH, HEIGHT)
-    window.move(0, 0)
-    window.show()
+    app, window = shots.open_window(WIDTH, HEIGHT)
     ws = window.workspaces["Generate"]
     history = window.workspaces["History"]
-    saved: list[Path] = []
-    failures: list[str] = []
-
-    def shoot(name: str) -> None:
-        app.processEvents()
-        geometry = window.frameGeometry()
-        image = app.primaryScreen().grabWindow(
-            0, geometry.x(), geometry.y(), geometry.width(), geometry.height()
-        )
-        path = out / name
-        if not image.save(str(path)):
-            failures.append(f"could not save {path}")
-        saved.append(path)
-        print(f"saved {path}")
+    shooter = shots.Shooter(app, window, out)
+    saved, failures, shoot = shooter.saved, shooter.failures, shooter.shoot
 
     # Hold the engine thread at one step until the mid-run picture is taken.
     resume = threading.Event()

@@ -12,14 +12,14 @@ view and the figures, which are real.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import shots  # noqa: E402  (scripts/shots.py, beside this file)
 
 WIDTH, HEIGHT = 1280, 800
 PROMPT = "a red fox trotting through fresh snow in a birch forest, golden hour"
@@ -54,33 +54,18 @@ def excerpt(report: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    args = parser.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("needs an X display: run under xvfb-run", file=sys.stderr)
+    out = shots.prepare(__doc__.splitlines()[0], "wan-studio-compare-", fresh_home=True)
+    if out is None:
         return 2
-    os.environ["WAN_STUDIO_HOME"] = tempfile.mkdtemp(prefix="wan-studio-compare-")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     folder = make_report(Path(os.environ["WAN_STUDIO_HOME"]))
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from core.compare import load_report
-    from gui.app import configure_application
-    from gui.main_window import MainWindow
     from gui.qt_logging import quiet_qt_multimedia
 
     quiet_qt_multimedia()
-    app = QApplication(sys.argv[:1])
-    configure_application(app)
-    window = MainWindow()
-    window.resize(WIDTH, HEIGHT)
-    window.move(0, 0)
-    window.show()
+    app, window = shots.open_window(WIDTH, HEIGHT)
     ws = window.workspaces["Compare"]
     window.show_workspace("Compare")
     failures: list[str] = []

@@ -16,16 +16,16 @@ depend on timing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import shots  # noqa: E402  (scripts/shots.py, beside this file)
 
 WIDTH, HEIGHT = 1280, 800
 STEPS = 20  # the running job's; the others take 4
@@ -43,16 +43,9 @@ def request(prompt: str, seed: int, model: str, size=(128, 80), steps: int = 4) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    args = parser.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("needs an X display: run under xvfb-run", file=sys.stderr)
+    out = shots.prepare(__doc__.splitlines()[0], "wan-studio-shots-")
+    if out is None:
         return 2
-    os.environ.setdefault("WAN_STUDIO_HOME", tempfile.mkdtemp(prefix="wan-studio-shots-"))
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
 
     from core import paths
     from core.models.demo import create_demo_model
@@ -64,11 +57,8 @@ def main() -> int:
     shutil.copytree(demo, external, dirs_exist_ok=True)
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from gui import engine as engine_module
-    from gui.app import configure_application
-    from gui.main_window import MainWindow
 
     resume = threading.Event()
     original = engine_module._Worker.forward_event
@@ -84,29 +74,12 @@ def main() -> int:
 
     engine_module._Worker.forward_event = forward
 
-    app = QApplication(sys.argv[:1])
-    configure_application(app)
-    window = MainWindow()
-    window.resize(WIDTH, HEIGHT)
-    window.move(0, 0)
-    window.show()
+    app, window = shots.open_window(WIDTH, HEIGHT)
     ws = window.workspaces["Generate"]
     panel = window.workspaces["Queue"].panel
     queue = window.bus.queue
-    saved: list[Path] = []
-    failures: list[str] = []
-
-    def shoot(name: str) -> None:
-        app.processEvents()
-        geometry = window.frameGeometry()
-        image = app.primaryScreen().grabWindow(
-            0, geometry.x(), geometry.y(), geometry.width(), geometry.height()
-        )
-        path = out / name
-        if not image.save(str(path)):
-            failures.append(f"could not save {path}")
-        saved.append(path)
-        print(f"saved {path}")
+    shooter = shots.Shooter(app, window, out)
+    saved, failures, shoot = shooter.saved, shooter.failures, shooter.shoot
 
     model = "demo:t2v-a14b"
 
@@ -143,9 +116,9 @@ def main() -> int:
         held = event.kind == "step" and event.overall_total == STEPS
         if held and event.overall_index == HOLD_AT_STEP:
             queue.job_event.disconnect(on_event)
-            QTimer.singleShot(900, shots)
+            QTimer.singleShot(900, take_shots)
 
-    def shots() -> None:
+    def take_shots() -> None:
         window.show_workspace("Queue")
         failed = next((job for job in queue.jobs if job.state == "failed"), None)
         if failed is None:

@@ -41,7 +41,7 @@ class CompareCancelled:
 
 def compare_job(request: GenerationRequest, variants: list[str], output: str) -> dict[str, Any]:
     """The queue entry of a comparison (its ``model``/``prompt``/``seed`` show in the Queue)."""
-    from core.queue.batch import random_seed
+    from core.generate.request import random_seed
 
     if request.seed is None or request.seed < 0:
         request = request.replace(seed=random_seed())

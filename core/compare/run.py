@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -30,9 +29,9 @@ from core.compare.metrics import (
 from core.compare.variants import Variant
 from core.generate import events as ev
 from core.generate.request import (
-    RANDOM_SEED_LIMIT,
     GenerationRequest,
     errors,
+    random_seed,
     resolve_model_path,
 )
 from core.progress import Cancelled, CancelToken
@@ -67,7 +66,7 @@ def _prepare(request: GenerationRequest, variants: list[Variant]) -> GenerationR
         raise CompareError("a comparison needs at least two variants", bad_input=True)
     seed = request.seed
     if seed is None or seed < 0:
-        seed = secrets.randbelow(RANDOM_SEED_LIMIT)
+        seed = random_seed()
     base = request.replace(seed=seed, output=None)
     for v in variants:
         problems = errors(v.request_for(base).validate())

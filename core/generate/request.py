@@ -52,6 +52,15 @@ IMAGE_FITS = ("area", "crop")
 DEMO_MODEL = "demo"
 MAX_SEED = 2**63 - 1
 RANDOM_SEED_LIMIT = 2**32  # random seeds are drawn below this so they are easy to read/type
+
+
+def random_seed() -> int:
+    """A fresh seed for a request that asks for a random one (runner, batches, comparisons)."""
+    import secrets
+
+    return secrets.randbelow(RANDOM_SEED_LIMIT)
+
+
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?|npu(:\d+)?|mps)$")
 
 

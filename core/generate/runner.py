@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -37,12 +36,12 @@ from core.generate.failures import NonFiniteLatents, describe_failure
 from core.generate.loras import applied_summary, apply_request_loras, merge_signature, preflight
 from core.generate.overall import OverallProgress
 from core.generate.request import (
-    RANDOM_SEED_LIMIT,
     GenerationRequest,
     ModelError,
     demo_family,
     errors,
     model_family,
+    random_seed,
     resolve_model_path,
 )
 from core.generate.runner_support import (
@@ -216,9 +215,7 @@ class _Job:
             )
         family = model_family(request.model)
         self.seed = (
-            request.seed
-            if request.seed is not None and request.seed >= 0
-            else secrets.randbelow(RANDOM_SEED_LIMIT)
+            request.seed if request.seed is not None and request.seed >= 0 else random_seed()
         )
         demo = demo_family(request.model) is not None
         folder = resolve_model_path(request.model)

@@ -7,11 +7,10 @@ seed that will be used and a retried job makes the same video (pain point 15 in 
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from typing import Any
 
-from core.generate.request import MAX_SEED, RANDOM_SEED_LIMIT, GenerationRequest
+from core.generate.request import MAX_SEED, GenerationRequest, random_seed
 
 SEED_MODES = ("increment", "random")
 MAX_BATCH_JOBS = 1000  # a mistyped count must not fill the store with a million jobs
@@ -49,10 +48,6 @@ def read_prompt_file(path: str) -> list[str]:
     if not prompts:
         raise BatchError(f"{source} holds no prompt (one per line; '#' starts a comment)")
     return prompts
-
-
-def random_seed() -> int:
-    return secrets.randbelow(RANDOM_SEED_LIMIT)
 
 
 def expand(

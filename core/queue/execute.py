@@ -66,19 +66,20 @@ def run_claimed(
 ) -> Any:
     """Run ``job`` (already claimed by this process) and finish it; returns the outcome."""
     from core.generate import events as ev
-    from core.generate.request import GenerationRequest
-    from core.generate.video import run_video_path
+    from core.generate.request import GenerationRequest, random_seed
+    from core.generate.video import DEFAULT_TEMPLATE, run_video_path
 
     if job.request.get("kind") == COMPARE_JOB:
         return _run_compare(store, job, runner, emit, cancel)
     try:
         request = GenerationRequest.from_dict(dict(job.request), [])
-        seed = request.seed if request.seed is not None and request.seed >= 0 else 0
+        if request.seed is None or request.seed < 0:  # queued without a seed: fix it now,
+            request.seed = random_seed()  # so the planned file name carries the real one
         video = run_video_path(
             request,
-            seed,
+            request.seed,
             getattr(runner, "output_folder", None),
-            getattr(runner, "name_template", None) or "{date}_{time}_{model}_{seed}",
+            getattr(runner, "name_template", None) or DEFAULT_TEMPLATE,
         )
         request.output = str(video)
         store.plan_output(job.id, str(video.absolute()))

@@ -206,12 +206,7 @@ class QueueStore:
         return [_job(row) for row in self.db.execute(sql, args)]
 
     def get(self, job_id: int) -> QueueJob:
-        row = self.db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()
-        if row is None:
-            raise JobNotFound(job_id)
-        return _job(row)
+        return self._get_in(self.db, job_id)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(schema.JOB_STATES, 0)
@@ -321,15 +316,20 @@ class QueueStore:
         return self.add([job.request], batch=job.batch)[0]
 
     # ---- running -----------------------------------------------------------------------------
-    def claim(self) -> QueueJob | None:
-        """Take the next queued job for this process (atomic), or None (empty or paused)."""
+    def claim(self, exclude: Iterable[int] = ()) -> QueueJob | None:
+        """Take the next queued job for this process (atomic), or None (empty or paused).
+        ``exclude``: queued jobs this process holds back (the GUI's jobs left from last time)."""
         now = time.time()
+        skip = list(exclude)
         with self.write() as db:
             paused = db.execute("SELECT value FROM meta WHERE key = 'paused'").fetchone()
             if paused and paused[0] == "1":
                 return None
             row = db.execute(
-                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY position, id LIMIT 1"
+                "SELECT id FROM jobs WHERE state = 'queued'"
+                f" AND id NOT IN ({', '.join('?' for _ in skip)})"
+                " ORDER BY position, id LIMIT 1",
+                skip,
             ).fetchone()
             if row is None:
                 return None
@@ -339,20 +339,6 @@ class QueueStore:
                 (self.owner, now, now, row[0]),
             )
             return self._get_in(db, row[0])
-
-    def claim_id(self, job_id: int) -> QueueJob:
-        """Take one particular queued job (the GUI's "Run now"); JobStateError if not queued."""
-        now = time.time()
-        with self.write() as db:
-            job = self._get_in(db, job_id)
-            if job.state != QUEUED:
-                raise JobStateError(f"Job {job_id} is {job.state}, not queued.")
-            db.execute(
-                "UPDATE jobs SET state = 'running', owner = ?, started = ?, heartbeat = ?,"
-                " attempts = attempts + 1, progress = 0 WHERE id = ?",
-                (self.owner, now, now, job_id),
-            )
-            return self._get_in(db, job_id)
 
     def plan_output(self, job_id: int, output: str) -> None:
         """Record where the running job will write its video (used by ``recover``)."""
